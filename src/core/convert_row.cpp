@@ -1,0 +1,101 @@
+#include "core/convert_row.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "core/fp16.h"
+
+namespace kiln {
+
+namespace {
+
+void q8_0_to_f32(const block_q8_0* b, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / qk8_0; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < qk8_0; ++j) dst[i * qk8_0 + j] = d * static_cast<float>(b[i].qs[j]);
+    }
+}
+
+void q4_0_to_f32(const block_q4_0* b, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / qk4_0; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < qk4_0 / 2; ++j) {
+            dst[i * qk4_0 + j] = d * static_cast<float>((b[i].qs[j] & 0x0f) - 8);
+            dst[i * qk4_0 + j + qk4_0 / 2] = d * static_cast<float>((b[i].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+void f32_to_q8_0(const float* src, block_q8_0* b, int64_t n) {
+    for (int64_t i = 0; i < n / qk8_0; ++i) {
+        const float* x = src + i * qk8_0;
+        float amax = 0.0f;
+        for (int j = 0; j < qk8_0; ++j) amax = std::fmax(amax, std::fabs(x[j]));
+        const float d = amax / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = fp16_from_f32(d);
+        for (int j = 0; j < qk8_0; ++j) b[i].qs[j] = static_cast<int8_t>(std::lround(x[j] * id));
+    }
+}
+
+// Symmetric 4-bit: the element of largest magnitude maps to -8 so the full
+// [-8, 7] range is used (the sign of the scale carries the direction).
+void f32_to_q4_0(const float* src, block_q4_0* b, int64_t n) {
+    for (int64_t i = 0; i < n / qk4_0; ++i) {
+        const float* x = src + i * qk4_0;
+        float amax = 0.0f, vmax = 0.0f;
+        for (int j = 0; j < qk4_0; ++j) {
+            if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); vmax = x[j]; }
+        }
+        const float d = vmax / -8.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        b[i].d = fp16_from_f32(d);
+        for (int j = 0; j < qk4_0 / 2; ++j) {
+            auto q = [&](float v) {
+                long r = std::lround(v * id) + 8;
+                return static_cast<uint8_t>(r < 0 ? 0 : (r > 15 ? 15 : r));
+            };
+            b[i].qs[j] = static_cast<uint8_t>(q(x[j]) | (q(x[j + qk4_0 / 2]) << 4));
+        }
+    }
+}
+
+}  // namespace
+
+void row_to_f32(dtype t, const void* src, float* dst, int64_t n) {
+    switch (t) {
+        case dtype::f32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case dtype::f16: {
+            const auto* s = static_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_f32(s[i]);
+            return;
+        }
+        case dtype::bf16: {
+            const auto* s = static_cast<const uint16_t*>(src);
+            for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
+            return;
+        }
+        case dtype::q8_0: q8_0_to_f32(static_cast<const block_q8_0*>(src), dst, n); return;
+        case dtype::q4_0: q4_0_to_f32(static_cast<const block_q4_0*>(src), dst, n); return;
+    }
+}
+
+void row_from_f32(dtype t, const float* src, void* dst, int64_t n) {
+    switch (t) {
+        case dtype::f32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+        case dtype::f16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) d[i] = fp16_from_f32(src[i]);
+            return;
+        }
+        case dtype::bf16: {
+            auto* d = static_cast<uint16_t*>(dst);
+            for (int64_t i = 0; i < n; ++i) d[i] = bf16_from_f32(src[i]);
+            return;
+        }
+        case dtype::q8_0: f32_to_q8_0(src, static_cast<block_q8_0*>(dst), n); return;
+        case dtype::q4_0: f32_to_q4_0(src, static_cast<block_q4_0*>(dst), n); return;
+    }
+}
+
+}  // namespace kiln

@@ -1,0 +1,76 @@
+// A tensor is a typed, named view of memory that kiln does not own: the memory
+// lives in a mapped file or an arena. Dimensions follow the GGML convention:
+// ne[0] is the innermost (contiguous) dimension, so a weight matrix W [out, in]
+// has ne[0] = in, ne[1] = out and each of its rows is one output's weights.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "core/dtype.h"
+
+namespace kiln {
+
+constexpr int max_dims = 4;
+
+// How a tensor's rows are arranged in memory. Plain is row after row. The
+// row-interleaved layouts (kernel-native packing) are reserved for the
+// quantized kernels; the value is stored per tensor in the file.
+enum class tensor_layout : uint32_t {
+    plain = 0,
+};
+
+struct tensor {
+    std::string name;
+    dtype type = dtype::f32;
+    tensor_layout layout = tensor_layout::plain;
+    int n_dims = 0;
+    int64_t ne[max_dims] = {1, 1, 1, 1};  // elements per dimension
+    size_t nb[max_dims] = {0, 0, 0, 0};   // bytes between consecutive indices per dimension
+    void* data = nullptr;
+
+    int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
+    int64_t n_rows() const { return ne[1] * ne[2] * ne[3]; }
+    size_t row_bytes() const { return dtype_row_bytes(type, ne[0]); }
+    size_t n_bytes() const { return row_bytes() * static_cast<size_t>(n_rows()); }
+    bool is_contiguous() const;
+
+    template <typename T> T* data_as() const { return static_cast<T*>(data); }
+    // Pointer to row i1 of the 2-D slice (i2, i3).
+    void* row(int64_t i1, int64_t i2 = 0, int64_t i3 = 0) const {
+        return static_cast<char*>(data) + i1 * nb[1] + i2 * nb[2] + i3 * nb[3];
+    }
+};
+
+// A contiguous tensor over `data` with the given shape (n_dims = count of ne given).
+tensor tensor_make(std::string name, dtype type, int n_dims, const int64_t* ne, void* data);
+tensor tensor_make_2d(std::string name, dtype type, int64_t ne0, int64_t ne1, void* data);
+
+// A view of rows [first, first + count) of a 2-D tensor (no copy).
+tensor tensor_view_rows(const tensor& t, int64_t first, int64_t count);
+
+// "[64, 512]" style shape string for messages.
+std::string tensor_shape_str(const tensor& t);
+
+// Bump allocator with 64-byte aligned blocks. Memory is released with the arena.
+class arena {
+public:
+    explicit arena(size_t capacity = 0);
+    ~arena();
+    arena(const arena&) = delete;
+    arena& operator=(const arena&) = delete;
+
+    void* alloc(size_t bytes);
+    tensor new_tensor(std::string name, dtype type, int n_dims, const int64_t* ne);
+    size_t used() const { return used_; }
+    size_t capacity() const { return capacity_; }
+    void reset() { used_ = 0; }
+
+private:
+    char* base_ = nullptr;
+    size_t capacity_ = 0;
+    size_t used_ = 0;
+};
+
+}  // namespace kiln

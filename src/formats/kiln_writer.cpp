@@ -1,0 +1,214 @@
+#include "formats/kiln_writer.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <vector>
+
+#include "core/error.h"
+#include "core/progress.h"
+#include "formats/checksum.h"
+#include "formats/kiln_format.h"
+
+namespace kiln {
+
+namespace {
+
+uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+class byte_writer {
+public:
+    void u8(uint8_t v) { raw(&v, 1); }
+    void u32(uint32_t v) { raw(&v, 4); }
+    void u64(uint64_t v) { raw(&v, 8); }
+    void i64(int64_t v) { raw(&v, 8); }
+    void f64(double v) { raw(&v, 8); }
+    void str(const std::string& s) { u64(s.size()); raw(s.data(), s.size()); }
+    void raw(const void* p, size_t n) {
+        const auto* b = static_cast<const uint8_t*>(p);
+        buf.insert(buf.end(), b, b + n);
+    }
+    std::vector<uint8_t> buf;
+};
+
+std::vector<uint8_t> serialize_metadata(const metadata& m) {
+    byte_writer w;
+    w.u64(m.size());
+    for (const auto& [key, value] : m.items()) {  // std::map: sorted by key, as the format requires
+        w.u32(static_cast<uint32_t>(key.size()));
+        w.raw(key.data(), key.size());
+        const meta_kind kind = meta_kind_of(value);
+        w.u8(static_cast<uint8_t>(kind));
+        switch (kind) {
+            case meta_kind::int64: w.i64(std::get<int64_t>(value)); break;
+            case meta_kind::float64: w.f64(std::get<double>(value)); break;
+            case meta_kind::boolean: w.u8(std::get<bool>(value) ? 1 : 0); break;
+            case meta_kind::string: w.str(std::get<std::string>(value)); break;
+            case meta_kind::int32_array: {
+                const auto& a = std::get<std::vector<int32_t>>(value);
+                w.u64(a.size());
+                w.raw(a.data(), a.size() * 4);
+                break;
+            }
+            case meta_kind::float32_array: {
+                const auto& a = std::get<std::vector<float>>(value);
+                w.u64(a.size());
+                w.raw(a.data(), a.size() * 4);
+                break;
+            }
+            case meta_kind::string_array: {
+                const auto& a = std::get<std::vector<std::string>>(value);
+                w.u64(a.size());
+                for (const auto& s : a) w.str(s);
+                break;
+            }
+        }
+    }
+    return w.buf;
+}
+
+void write_all(int fd, const void* p, size_t n, uint64_t offset, const std::string& dest) {
+    const auto* b = static_cast<const uint8_t*>(p);
+    while (n > 0) {
+        const ssize_t k = ::pwrite(fd, b, n, static_cast<off_t>(offset));
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) fail("{}: write failed: {}", dest, std::strerror(errno));
+        b += k;
+        n -= static_cast<size_t>(k);
+        offset += static_cast<uint64_t>(k);
+    }
+}
+
+void check_source(const source_model& m) {
+    for (const auto& t : m.tensors) {
+        if (t.n_dims < 1 || t.n_dims > 4) fail("tensor '{}' has {} dimensions (1..4 supported)", t.name, t.n_dims);
+        const int bs = dtype_info(t.type).block_size;
+        if (t.ne[0] % bs != 0) {
+            fail("tensor '{}': row length {} is not a multiple of the {} block size {}", t.name, t.ne[0],
+                 dtype_name(t.type), bs);
+        }
+        if (!t.data && !t.load) fail("tensor '{}' has no data", t.name);
+    }
+}
+
+// Lays out and writes the whole file to fd. Tensor data first (so checksums are
+// known), then the index and the header.
+void write_to_fd(const source_model& m, int fd, const std::string& dest, bool progress) {
+    check_source(m);
+    const std::vector<uint8_t> meta_bytes = serialize_metadata(m.meta);
+
+    uint64_t dir_size = 0;
+    for (const auto& t : m.tensors) dir_size += 4 + t.name.size() + kiln_dir_entry_fixed_bytes;
+
+    kiln_header h {};
+    std::memcpy(h.magic, kiln_magic, 4);
+    h.version = kiln_version;
+    h.alignment = kiln_alignment;
+    h.meta_offset = sizeof(kiln_header);
+    h.meta_size = meta_bytes.size();
+    h.dir_offset = h.meta_offset + h.meta_size;
+    h.dir_size = dir_size;
+    h.n_tensors = m.tensors.size();
+    h.data_offset = align_up(h.dir_offset + h.dir_size, kiln_alignment);
+
+    uint64_t total = 0;
+    for (const auto& t : m.tensors) total += t.n_bytes();
+    progress_bar bar("writing " + std::filesystem::path(dest).filename().string(), total, progress);
+
+    byte_writer dir;
+    uint64_t offset = h.data_offset;
+    uint64_t done = 0;
+    std::vector<uint8_t> staging;
+    static const uint8_t zeros[kiln_alignment] = {};
+    for (const auto& t : m.tensors) {
+        const uint64_t n = t.n_bytes();
+        const void* bytes = t.data;
+        if (!bytes) {
+            staging.resize(n);
+            t.load(staging.data());
+            bytes = staging.data();
+        }
+        const uint64_t sum = checksum_kiln64(bytes, n);
+        write_all(fd, bytes, n, offset, dest);
+        const uint64_t end = offset + n;
+        const uint64_t padded = align_up(end, kiln_alignment);
+        if (padded > end) write_all(fd, zeros, padded - end, end, dest);
+
+        dir.u32(static_cast<uint32_t>(t.name.size()));
+        dir.raw(t.name.data(), t.name.size());
+        dir.u32(static_cast<uint32_t>(t.type));
+        dir.u32(0);  // layout: plain
+        dir.u32(static_cast<uint32_t>(t.n_dims));
+        for (int i = 0; i < 4; ++i) dir.u64(static_cast<uint64_t>(t.ne[i]));
+        dir.u64(offset);
+        dir.u64(n);
+        dir.u64(sum);
+
+        offset = padded;
+        done += n;
+        bar.update(done);
+    }
+    if (m.tensors.empty()) {
+        // keep data_offset inside the file
+        const uint64_t pad = h.data_offset - (h.dir_offset + h.dir_size);
+        if (pad > 0) write_all(fd, zeros, pad, h.dir_offset + h.dir_size, dest);
+    }
+    h.data_size = offset - h.data_offset;
+    h.file_size = offset;
+
+    std::vector<uint8_t> index(meta_bytes);
+    index.insert(index.end(), dir.buf.begin(), dir.buf.end());
+    index.resize(h.data_offset - h.meta_offset, 0);
+    h.index_checksum = checksum_kiln64(index.data(), index.size());
+    write_all(fd, index.data(), index.size(), h.meta_offset, dest);
+    write_all(fd, &h, sizeof(h), 0, dest);
+    if (::ftruncate(fd, static_cast<off_t>(h.file_size)) != 0) fail("{}: truncate failed", dest);
+    bar.finish();
+}
+
+}  // namespace
+
+void kiln_write_file(const source_model& m, const std::string& path, const kiln_write_options& opt) {
+    namespace fs = std::filesystem;
+    const fs::path dest(path);
+    const fs::path dir = dest.has_parent_path() ? dest.parent_path() : fs::path(".");
+    if (!fs::is_directory(dir)) fail("{}: output directory {} does not exist", path, dir.string());
+    std::string tmp = (dir / ("." + dest.filename().string() + ".tmp.XXXXXX")).string();
+    const int fd = ::mkstemp(tmp.data());
+    if (fd < 0) fail("{}: cannot create a temporary file in {}: {}", path, dir.string(), std::strerror(errno));
+    try {
+        write_to_fd(m, fd, path, opt.progress);
+        if (::fsync(fd) != 0) fail("{}: fsync failed: {}", path, std::strerror(errno));
+        ::fchmod(fd, 0644);
+        ::close(fd);
+    } catch (...) {
+        ::close(fd);
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        fail("{}: cannot rename the finished file into place: {}", path, std::strerror(err));
+    }
+}
+
+int kiln_write_memfd(const source_model& m, const std::string& name) {
+    const int fd = ::memfd_create("kiln-model", MFD_CLOEXEC);
+    if (fd < 0) fail("{}: cannot create an in-memory file: {}", name, std::strerror(errno));
+    try {
+        write_to_fd(m, fd, name, false);
+    } catch (...) {
+        ::close(fd);
+        throw;
+    }
+    return fd;
+}
+
+}  // namespace kiln

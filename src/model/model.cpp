@@ -1,0 +1,52 @@
+#include "model/model.h"
+
+#include "core/error.h"
+#include "model/arch.h"
+
+namespace kiln {
+
+const arch_def* arch_find(const std::string& name) {
+    for (const arch_def* a : {&arch_llama}) {
+        if (name == a->name) return a;
+    }
+    return nullptr;
+}
+
+std::string arch_list() { return "llama"; }
+
+const tensor* model_bind(const kiln_file& file, const std::string& name, std::initializer_list<int64_t> ne) {
+    const tensor* t = file.find(name);
+    if (!t) fail("{}: tensor '{}' is missing", file.name(), name);
+    bool ok = t->n_dims == static_cast<int>(ne.size());
+    int d = 0;
+    std::string want = "[";
+    for (int64_t x : ne) {
+        if (d) want += ", ";
+        want += std::to_string(x);
+        if (ok && t->ne[d] != x) ok = false;
+        ++d;
+    }
+    want += "]";
+    if (!ok) fail("{}: tensor '{}' has shape {}, expected {}", file.name(), name, tensor_shape_str(*t), want);
+    if (t->n_dims == 1 && t->type != dtype::f32) {
+        fail("{}: tensor '{}' is {}, 1-D tensors must be f32", file.name(), name, dtype_name(t->type));
+    }
+    return t;
+}
+
+std::shared_ptr<model> model_from_file(std::shared_ptr<kiln_file> file) {
+    auto m = std::make_shared<model>();
+    if (!file->meta().has("model.arch")) {
+        fail("{}: metadata key 'model.arch' is missing (a vocabulary-only file cannot be run)", file->name());
+    }
+    m->hp = hparams_from_metadata(file->meta(), file->name());
+    m->arch = arch_find(m->hp.arch);
+    if (!m->arch) {
+        fail("{}: unsupported architecture '{}' (supported: {})", file->name(), m->hp.arch, arch_list());
+    }
+    m->file = std::move(file);
+    m->arch->bind(*m);
+    return m;
+}
+
+}  // namespace kiln

@@ -1,0 +1,12 @@
+// Each subcommand lives in its own file and registers itself on the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace kiln::cli {
+
+void add_run_command(CLI::App& app);
+void add_convert_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+}  // namespace kiln::cli
