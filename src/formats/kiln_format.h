@@ -28,6 +28,6 @@ struct kiln_header {
 static_assert(sizeof(kiln_header) == 128, "KILN header is 128 bytes");
 
 // Fixed part of a directory entry after the name: type, layout, n_dims, ne[4], offset, n_bytes, checksum.
-constexpr size_t kiln_dir_entry_fixed_bytes = 4 + 4 + 4 + 4 + 4 * 8 + 8 + 8 + 8;
+constexpr size_t kiln_dir_entry_fixed_bytes = 4 + 4 + 4 + 4 * 8 + 8 + 8 + 8;
 
 }  // namespace kiln
