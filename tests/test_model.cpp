@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/error.h"
 #include "formats/import.h"
 #include "model/context.h"
 #include "sampling/sampler.h"

@@ -95,13 +95,14 @@ source_model model_import(const std::string& path, const std::string& tokenizer_
 std::shared_ptr<kiln_file> model_file_open(const std::string& path, const model_open_options& opt) {
     const model_format f = model_format_detect(path);
     if (f == model_format::kiln) return kiln_file::open(path, opt.use_mmap);
-    if (opt.announce_conversion) {
-        std::fprintf(stderr, "kiln: %s is a %s model; converting it in memory (kiln convert makes this instant)\n",
-                     path.c_str(), model_format_name(f));
-    }
     const source_model m = model_import(path, opt.tokenizer_path);
     const int fd = kiln_write_memfd(m, path);
-    return kiln_file::from_mapped(mapped_file::from_fd(fd, path, opt.use_mmap));
+    auto file = kiln_file::from_mapped(mapped_file::from_fd(fd, path, opt.use_mmap));
+    if (opt.announce_conversion) {
+        std::fprintf(stderr, "kiln: %s is a %s model, converted in memory (kiln convert makes loading instant)\n",
+                     path.c_str(), model_format_name(f));
+    }
+    return file;
 }
 
 }  // namespace kiln

@@ -3,7 +3,7 @@
 source "$(dirname "$0")/lib.bash"
 
 expect_fail "no subcommand" "subcommand" "$KILN"
-expect_fail "unknown flag" "--bogus" "$KILN" run --bogus
+expect_fail "unknown flag" "--bogus" "$KILN" run -m x.kiln -p hi --bogus
 expect_fail "missing model file" "no such file" "$KILN" run -m "$TMP/none.kiln" -p hi
 expect_fail "missing convert input" "no such file" "$KILN" convert "$TMP/none.gguf" -o "$TMP/out.kiln"
 printf 'this is not a model at all, just some text bytes' > "$TMP/junk.dat"

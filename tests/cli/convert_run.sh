@@ -42,6 +42,6 @@ grep -q "^Once upon a time" "$TMP/a.txt" && echo "ok   text on stdout" || { echo
 
 # a non-KILN model runs directly (converted in memory, with a note)
 expect_ok "run gguf directly" "$KILN" run -m "$M/stories260K.gguf" -p "The cat" -n 8 --temp 0
-grep -q "converting it in memory" "$TMP/stderr" || { echo "FAIL no conversion note"; FAILS=$((FAILS+1)); }
+grep -q "converted in memory" "$TMP/stderr" || { echo "FAIL no conversion note"; FAILS=$((FAILS+1)); }
 expect_ok "run --no-mmap" "$KILN" run -m "$TMP/l2c.kiln" --no-mmap -p "The cat" -n 8 --temp 0
 finish

@@ -1,0 +1,308 @@
+// kiln::ops: the ops the model runs. Work is split across OpenMP threads here;
+// the arithmetic is done by the SIMD kernels of the table chosen at start-up
+// (arch/cpu_dispatch.h). Small calls stay on the calling thread: below a few
+// tens of thousands of multiply-adds a parallel region costs more than it saves.
+#include <omp.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "arch/cpu_dispatch.h"
+#include "core/error.h"
+#include "ops/ops.h"
+#include "ops/ops_check.h"
+
+namespace kiln {
+
+// ---- threads ----------------------------------------------------------------------------------
+
+namespace {
+
+std::atomic<int> g_threads{0};  // 0: not set, use the physical core count
+
+bool read_long(const std::string& path, long& out) {
+    std::ifstream f(path);
+    return static_cast<bool>(f >> out);
+}
+
+// Distinct (package, core) pairs among the CPUs this process may run on: hyper-threads share a
+// core's FMA units and memory bandwidth, so they add little to these kernels.
+int cores_from_sysfs(const cpu_set_t& allowed) {
+    std::set<std::pair<long, long>> cores;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (!CPU_ISSET(cpu, &allowed)) continue;
+        const std::string dir = "/sys/devices/system/cpu/cpu" + std::to_string(cpu) + "/topology/";
+        long package = 0, core = 0;
+        if (!read_long(dir + "physical_package_id", package) || !read_long(dir + "core_id", core)) return 0;
+        cores.insert({package, core});
+    }
+    return static_cast<int>(cores.size());
+}
+
+int cores_from_cpuinfo(const cpu_set_t* allowed) {
+    std::ifstream f("/proc/cpuinfo");
+    std::set<std::pair<long, long>> cores;
+    long cpu = -1, package = -1;
+    std::string line;
+    while (std::getline(f, line)) {
+        const size_t colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string key = line.substr(0, line.find_last_not_of(" \t", colon - 1) + 1);
+        long value = 0;
+        try {
+            value = std::stol(line.substr(colon + 1));
+        } catch (const std::exception&) {
+            continue;
+        }
+        if (key == "processor") cpu = value, package = -1;
+        else if (key == "physical id") package = value;
+        else if (key == "core id" && cpu >= 0 && package >= 0) {
+            if (allowed == nullptr || (cpu < CPU_SETSIZE && CPU_ISSET(static_cast<int>(cpu), allowed))) {
+                cores.insert({package, value});
+            }
+        }
+    }
+    return static_cast<int>(cores.size());
+}
+
+int physical_cores_detect() {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    const bool have_affinity = sched_getaffinity(0, sizeof(allowed), &allowed) == 0 && CPU_COUNT(&allowed) > 0;
+    int n = have_affinity ? cores_from_sysfs(allowed) : 0;
+    if (n <= 0) n = cores_from_cpuinfo(have_affinity ? &allowed : nullptr);
+    if (n <= 0) n = omp_get_num_procs();
+    return std::max(n, 1);
+}
+
+}  // namespace
+
+int threads_physical_cores() {
+    static const int n = physical_cores_detect();
+    return n;
+}
+
+void threads_set(int n) {
+    if (n < 1 || n > 1024) fail("threads: {} is not a valid thread count (1..1024)", n);
+    g_threads.store(n);
+}
+
+int threads_get() {
+    const int n = g_threads.load();
+    return n > 0 ? n : threads_physical_cores();
+}
+
+// ---- ops ----------------------------------------------------------------------------------------
+
+namespace ops {
+
+namespace {
+
+// Below this many multiply-adds (or elements) per call, one thread does the whole op.
+constexpr int64_t k_parallel_min_work = 1 << 15;
+// Floats per cache line: per-thread output ranges start on multiples of this so threads do not
+// write the same line.
+constexpr int64_t k_line_floats = 16;
+// Activation rows per matmul token block: about 256 KiB of them stay in L2 while the weights stream past.
+constexpr int64_t k_token_block_bytes = 256 * 1024;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t m) { return ceil_div(a, m) * m; }
+
+int threads_for(int64_t work) { return work < k_parallel_min_work ? 1 : threads_get(); }
+
+// f(i, thread) for i in [0, n), thread in [0, n_threads) indexing per-thread scratch. Dynamic
+// scheduling because the machine may be shared and items uneven.
+template <class F>
+void parallel_for(int64_t n, int n_threads, const F& f) {
+    const int nt = static_cast<int>(std::min<int64_t>(n_threads, n));
+    if (nt <= 1) {
+        for (int64_t i = 0; i < n; ++i) f(i, 0);
+        return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t i = 0; i < n; ++i) f(i, omp_get_thread_num());
+}
+
+// Element-wise ops: chunks of whole cache lines.
+template <class F>
+void parallel_chunks(int64_t n, const F& f) {
+    constexpr int64_t chunk = 16384;
+    const int nt = threads_for(n * 2);
+    parallel_for(ceil_div(n, chunk), nt, [&](int64_t c, int) { f(c * chunk, std::min(chunk, n - c * chunk)); });
+}
+
+gemm_fn gemm_for(const cpu_kernels& k, const tensor& w) {
+    switch (w.type) {
+        case dtype::f32: return k.gemm_f32;
+        case dtype::f16: return k.gemm_f16;
+        case dtype::bf16: return k.gemm_bf16;
+        case dtype::q8_0: return k.gemm_q8_0;
+        case dtype::q4_0: return k.gemm_q4_0;
+    }
+    fail("matmul: no kernel for tensor {} of type {}", w.name, static_cast<uint32_t>(w.type));
+}
+
+row_to_f32_fn to_f32_for(const cpu_kernels& k, const tensor& t) {
+    switch (t.type) {
+        case dtype::f32: return k.to_f32_f32;
+        case dtype::f16: return k.to_f32_f16;
+        case dtype::bf16: return k.to_f32_bf16;
+        case dtype::q8_0: return k.to_f32_q8_0;
+        case dtype::q4_0: return k.to_f32_q4_0;
+    }
+    fail("get_rows: no conversion for tensor {} of type {}", t.name, static_cast<uint32_t>(t.type));
+}
+
+}  // namespace
+
+void get_rows(const tensor& table, const int32_t* ids, int64_t n_ids, float* out) {
+    ops_check::get_rows(table, ids, n_ids);
+    const row_to_f32_fn convert = to_f32_for(cpu_kernels_get(), table);
+    const int64_t n_cols = table.ne[0];
+    parallel_for(n_ids, threads_for(n_ids * n_cols), [&](int64_t i, int) {
+        convert(table.row(ids[i]), out + i * n_cols, n_cols);
+    });
+}
+
+void rms_norm(const float* x, const float* w, float* out, int64_t n_rows, int64_t n, float eps) {
+    ops_check::rms_norm(n_rows, n);
+    const auto kernel = cpu_kernels_get().rms_norm;
+    parallel_for(n_rows, threads_for(n_rows * n), [&](int64_t r, int) { kernel(x + r * n, w, out + r * n, n, eps); });
+}
+
+// The angles depend only on the token, so they are computed once per token (in double, exactly as
+// kiln::ref does) and applied to every head.
+void rope(float* x, int64_t n_tokens, int n_heads, int head_dim, const int32_t* pos, const rope_params& p) {
+    ops_check::rope(n_tokens, n_heads, head_dim, p);
+    const int n_pairs = p.n_rot / 2;
+    std::vector<double> freq(static_cast<size_t>(n_pairs));
+    for (int i = 0; i < n_pairs; ++i) {
+        freq[i] = std::pow(static_cast<double>(p.theta), -2.0 * i / p.n_rot);
+        if (p.freq_factors) freq[i] /= p.freq_factors[i];
+    }
+    const int nt = threads_for(n_tokens * n_heads * head_dim * 4);
+    std::vector<double> trig(static_cast<size_t>(std::max(nt, 1)) * 2 * n_pairs);
+    const bool interleaved = p.pairing == rope_pairing::interleaved;
+    parallel_for(n_tokens, nt, [&](int64_t t, int thread) {
+        double* cs = trig.data() + static_cast<size_t>(thread) * 2 * n_pairs;
+        for (int i = 0; i < n_pairs; ++i) {
+            const double angle = static_cast<double>(pos[t]) * p.freq_scale * freq[i];
+            cs[2 * i] = std::cos(angle);
+            cs[2 * i + 1] = std::sin(angle);
+        }
+        for (int h = 0; h < n_heads; ++h) {
+            float* v = x + (t * n_heads + h) * head_dim;
+            for (int i = 0; i < n_pairs; ++i) {
+                const int i0 = interleaved ? 2 * i : i;
+                const int i1 = interleaved ? 2 * i + 1 : i + n_pairs;
+                const double x0 = v[i0], x1 = v[i1], c = cs[2 * i], s = cs[2 * i + 1];
+                v[i0] = static_cast<float>(x0 * c - x1 * s);
+                v[i1] = static_cast<float>(x0 * s + x1 * c);
+            }
+        }
+    });
+}
+
+void softmax(float* x, int64_t n) {
+    ops_check::length("softmax", n);
+    cpu_kernels_get().softmax(x, n);
+}
+
+void silu(float* x, int64_t n) {
+    ops_check::length("silu", n);
+    const auto kernel = cpu_kernels_get().silu;
+    parallel_chunks(n, [&](int64_t i, int64_t len) { kernel(x + i, len); });
+}
+
+void swiglu(const float* gate, const float* up, float* out, int64_t n) {
+    ops_check::length("swiglu", n);
+    const auto kernel = cpu_kernels_get().swiglu;
+    parallel_chunks(n, [&](int64_t i, int64_t len) { kernel(gate + i, up + i, out + i, len); });
+}
+
+void add(const float* a, const float* b, float* out, int64_t n) {
+    ops_check::length("add", n);
+    const auto kernel = cpu_kernels_get().add;
+    parallel_chunks(n, [&](int64_t i, int64_t len) { kernel(a + i, b + i, out + i, len); });
+}
+
+void mul(const float* a, const float* b, float* out, int64_t n) {
+    ops_check::length("mul", n);
+    const auto kernel = cpu_kernels_get().mul;
+    parallel_chunks(n, [&](int64_t i, int64_t len) { kernel(a + i, b + i, out + i, len); });
+}
+
+// Work items are (token block, row chunk) pairs, token blocks outermost, so the threads share one
+// block of activations at a time. Within an item the kernel reads each group of weight rows once
+// and applies it to every token of the block: a weight row is read from memory once per token
+// block (once in all for a single token), which is what makes prefill faster than token-by-token.
+void matmul(const tensor& w, const float* x, int64_t n_tokens, float* y) {
+    ops_check::matrix_2d("matmul", w);
+    ops_check::length("matmul", n_tokens);
+    const int64_t k = w.ne[0], n_out = w.ne[1];
+    if (n_tokens == 0 || n_out == 0) return;
+    const gemm_fn gemm = gemm_for(cpu_kernels_get(), w);
+    const size_t w_stride = w.nb[1];
+
+    const int64_t tok_block =
+        n_tokens == 1 ? 1 : std::min(n_tokens, std::clamp<int64_t>(k_token_block_bytes / (k * 4), 4, 64));
+    const int64_t n_tok_blocks = ceil_div(n_tokens, tok_block);
+    const int nt = threads_for(n_out * k * n_tokens);
+    // About four row chunks per thread (balance on a shared machine), each a whole number of
+    // cache lines of output.
+    const int64_t chunk = nt == 1 ? n_out : round_up(ceil_div(n_out, 4 * static_cast<int64_t>(nt)), k_line_floats);
+    const int64_t n_chunks = ceil_div(n_out, chunk);
+
+    parallel_for(n_tok_blocks * n_chunks, nt, [&](int64_t item, int) {
+        const int64_t t0 = (item / n_chunks) * tok_block, r0 = (item % n_chunks) * chunk;
+        const int64_t n_t = std::min(tok_block, n_tokens - t0), n_r = std::min(chunk, n_out - r0);
+        gemm(w.row(r0), w_stride, n_r, x + t0 * k, k, n_t, k, y + t0 * n_out + r0, n_out);
+    });
+}
+
+// Two passes per (token, head): scores into a per-thread buffer, softmax, then the weighted sum
+// of V rows. Items are token-major so the heads that share a KV head run close together.
+void attention(const float* q, int64_t n_tokens, const int32_t* pos, const float* k_cache, const float* v_cache,
+               int64_t n_kv, const attention_params& p, float* out) {
+    ops_check::attention(n_tokens, pos, n_kv, p);
+    if (n_tokens == 0) return;
+    const cpu_kernels& kern = cpu_kernels_get();
+    const int64_t hd = p.head_dim;
+    const int64_t q_stride = p.n_head * hd, kv_stride = p.n_head_kv * hd;
+    const int group = p.n_head / p.n_head_kv;
+
+    int64_t max_ctx = 0, work = 0;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        max_ctx = std::max<int64_t>(max_ctx, pos[t] + 1);
+        work += (pos[t] + 1) * 2 * q_stride;
+    }
+    const int nt = threads_for(work);
+    const int64_t scratch_stride = round_up(max_ctx, k_line_floats);
+    std::vector<float> scratch(static_cast<size_t>(std::max(nt, 1) * scratch_stride));
+
+    parallel_for(n_tokens * p.n_head, nt, [&](int64_t item, int thread) {
+        const int64_t t = item / p.n_head;
+        const int h = static_cast<int>(item % p.n_head);
+        const int64_t n_ctx = pos[t] + 1;
+        const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
+        const float* qh = q + t * q_stride + h * hd;
+        float* score = scratch.data() + thread * scratch_stride;
+        for (int64_t j = 0; j < n_ctx; ++j) score[j] = kern.dot_f32(qh, k_cache + j * kv_stride + kv_off, hd) * p.scale;
+        kern.softmax(score, n_ctx);
+        float* o = out + t * q_stride + h * hd;
+        std::fill(o, o + hd, 0.0f);
+        for (int64_t j = 0; j < n_ctx; ++j) kern.axpy_f32(score[j], v_cache + j * kv_stride + kv_off, o, hd);
+    });
+}
+
+}  // namespace ops
+
+}  // namespace kiln
