@@ -13,6 +13,8 @@
 #include "formats/gguf.h"
 #include "formats/gguf_import.h"
 #include "support/test_paths.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/vocab.h"
 
 using namespace kiln;
 namespace kt = kiln::test;
@@ -326,6 +328,83 @@ TEST_CASE("gguf: a minimal crafted llama imports, defaults filled in") {
     CHECK(out[31] == fp16_to_f32(0x0101));
 }
 
+TEST_CASE("gguf: every value type, nested arrays") {
+    gguf_builder b;
+    using B = gguf_builder;
+    auto key = [&](const std::string& k, uint32_t type) {
+        B::put_str(b.kv, k);
+        B::put<uint32_t>(b.kv, type);
+        ++b.n_kv;
+    };
+    key("u8", 0); B::put<uint8_t>(b.kv, 200);
+    key("i8", 1); B::put<int8_t>(b.kv, -100);
+    key("u16", 2); B::put<uint16_t>(b.kv, 60000);
+    key("i16", 3); B::put<int16_t>(b.kv, -30000);
+    key("u32", 4); B::put<uint32_t>(b.kv, 4000000000u);
+    key("i32", 5); B::put<int32_t>(b.kv, -2000000000);
+    key("f32", 6); B::put<float>(b.kv, 0.5f);
+    key("bool", 7); B::put<uint8_t>(b.kv, 1);
+    key("str", 8); B::put_str(b.kv, "hello");
+    key("u64", 10); B::put<uint64_t>(b.kv, ~uint64_t(0));
+    key("i64", 11); B::put<int64_t>(b.kv, -(int64_t(1) << 40));
+    key("f64", 12); B::put<double>(b.kv, 0.25);
+    key("arr_i16", 9); B::put<uint32_t>(b.kv, 3); B::put<uint64_t>(b.kv, 3);
+    for (int16_t x : {-1, 2, 300}) B::put<int16_t>(b.kv, x);
+    key("arr_u32", 9); B::put<uint32_t>(b.kv, 4); B::put<uint64_t>(b.kv, 2);
+    B::put<uint32_t>(b.kv, 7); B::put<uint32_t>(b.kv, 4000000000u);
+    key("arr_f64", 9); B::put<uint32_t>(b.kv, 12); B::put<uint64_t>(b.kv, 2);
+    B::put<double>(b.kv, 1.5); B::put<double>(b.kv, -2.0);
+    key("arr_str", 9); B::put<uint32_t>(b.kv, 8); B::put<uint64_t>(b.kv, 3);
+    for (const char* x : {"a", "", "ccc"}) B::put_str(b.kv, x);
+    key("nested", 9); B::put<uint32_t>(b.kv, 9); B::put<uint64_t>(b.kv, 2);  // [[1, 2], ["x"]]
+    B::put<uint32_t>(b.kv, 5); B::put<uint64_t>(b.kv, 2); B::put<int32_t>(b.kv, 1); B::put<int32_t>(b.kv, 2);
+    B::put<uint32_t>(b.kv, 8); B::put<uint64_t>(b.kv, 1); B::put_str(b.kv, "x");
+    key("after", 8); B::put_str(b.kv, "still in step");
+
+    const std::string path = kt::temp_dir() + "/values.gguf";
+    write_file(path, b.bytes());
+    const auto g = gguf_open(path);
+    CHECK(g->tensors().empty());
+    CHECK(g->get_int("u8") == 200);
+    CHECK(g->get_int("i8") == -100);
+    CHECK(g->get_int("u16") == 60000);
+    CHECK(g->get_int("i16") == -30000);
+    CHECK(g->get_int("u32") == 4000000000ll);
+    CHECK(g->get_int("i32") == -2000000000);
+    CHECK(g->get_float("f32") == 0.5);
+    CHECK(g->get_bool("bool", false));
+    CHECK(g->get_str("str") == "hello");
+    CHECK_THROWS_AS(g->get_int("u64"), error);  // above INT64_MAX
+    CHECK(std::get<uint64_t>(g->find("u64")->scalar) == ~uint64_t(0));
+    CHECK(g->get_int("i64") == -(int64_t(1) << 40));
+    CHECK(g->get_float("f64") == 0.25);
+    CHECK(g->get_float("u8") == 200.0);
+    CHECK(g->get_i32_array("arr_i16") == std::vector<int32_t>{-1, 2, 300});
+    CHECK_THROWS_AS(g->get_i32_array("arr_u32"), error);  // 4e9 does not fit
+    CHECK(g->get_f32_array("arr_f64") == std::vector<float>{1.5f, -2.0f});
+    CHECK(g->get_str_array("arr_str") == std::vector<std::string>{"a", "", "ccc"});
+    CHECK_THROWS_AS(g->get_str_array("arr_i16"), error);
+    CHECK_THROWS_AS(g->get_f32_array("str"), error);
+    const gguf_value* nested = g->find("nested");
+    REQUIRE(nested);
+    CHECK(nested->elem_type == gguf_type::array);
+    const std::vector<gguf_value> items = g->array_items(*nested);
+    REQUIRE(items.size() == 2);
+    CHECK(items[0].elem_type == gguf_type::i32);
+    const std::vector<gguf_value> inner = g->array_items(items[0]);
+    REQUIRE(inner.size() == 2);
+    CHECK(std::get<int64_t>(inner[1].scalar) == 2);
+    const std::vector<gguf_value> strs = g->array_items(items[1]);
+    REQUIRE(strs.size() == 1);
+    CHECK(std::get<std::string>(strs[0].scalar) == "x");
+    CHECK(g->get_str("after") == "still in step");
+    // No architecture and no tensors: the import is the (absent) tokenizer and provenance only.
+    const source_model m = gguf_import(path);
+    CHECK(m.tensors.empty());
+    CHECK(m.meta.get_str("provenance.source_format") == "gguf");
+    CHECK_THROWS_AS(gguf_import_vocab(path), error);
+}
+
 TEST_CASE("gguf: crafted faults each give one error line naming the file") {
     const std::string dir = kt::temp_dir();
     auto check_fault = [&](const std::string& name, const std::string& bytes, const char* expect_in_msg,
@@ -551,7 +630,11 @@ TEST_CASE("gguf: random byte damage never crashes") {
         for (int k = 0; k < 4; ++k) damaged[next() % 14144] = static_cast<char>(next());
         write_file(p, damaged);
         try {
-            gguf_import(p);
+            const source_model m = gguf_import(p);
+            // What imports must also give a usable tokenizer or a clean error.
+            const tokenizer tok(vocab_from_metadata(m.meta));
+            const std::vector<int32_t> ids = tok.encode("Once upon a time, \xF0\x9F\x98\x80 <s>", true, true);
+            tok.decode(ids);
         } catch (const error&) {
             ++failures;
         }

@@ -85,6 +85,30 @@ bool gguf_type_is_int(gguf_type t) {
     }
 }
 
+// Integer array element at p (an element of type t, which is an integer type).
+// A u64 above INT64_MAX comes back as INT64_MAX: out of every range callers accept.
+int64_t int_element(gguf_type t, const uint8_t* p) {
+    auto load = [p](auto v) {
+        std::memcpy(&v, p, sizeof(v));
+        return v;
+    };
+    switch (t) {
+        case gguf_type::u8: return load(uint8_t{});
+        case gguf_type::i8: return load(int8_t{});
+        case gguf_type::u16: return load(uint16_t{});
+        case gguf_type::i16: return load(int16_t{});
+        case gguf_type::u32: return load(uint32_t{});
+        case gguf_type::i32: return load(int32_t{});
+        case gguf_type::i64: return load(int64_t{});
+        case gguf_type::u64: {
+            const uint64_t u = load(uint64_t{});
+            return u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ? std::numeric_limits<int64_t>::max()
+                                                                                    : static_cast<int64_t>(u);
+        }
+        default: return 0;
+    }
+}
+
 uint64_t saturating_add(uint64_t a, uint64_t b) {
     return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max() : a + b;
 }
@@ -302,9 +326,8 @@ std::shared_ptr<gguf_file> gguf_from_mapped(std::shared_ptr<mapped_file> f) {
         r.set_section(fmt::format("key/value {} ('{}')", i, key));
         const gguf_type t = vr.type(key);
         gguf_value v = vr.value(t, key, 0);
-        if (!g->kvs_.emplace(std::move(key), std::move(v)).second) {
-            fail("{}: key '{}' appears twice", file, g->kvs_.find(key)->first);
-        }
+        if (g->kvs_.count(key) != 0) fail("{}: key '{}' appears twice", file, key);
+        g->kvs_.emplace(std::move(key), std::move(v));
     }
     g->alignment_ = read_alignment(g->kvs_, file);
 
@@ -393,7 +416,7 @@ std::vector<float> gguf_file::get_f32_array(const std::string& key) const {
     const gguf_value& v = require_array(key, "floats");
     std::vector<float> out(static_cast<size_t>(v.count));
     if (v.elem_type == gguf_type::f32) {
-        std::memcpy(out.data(), v.elems, out.size() * sizeof(float));
+        if (!out.empty()) std::memcpy(out.data(), v.elems, out.size() * sizeof(float));
     } else if (v.elem_type == gguf_type::f64) {
         for (size_t i = 0; i < out.size(); ++i) {
             double d;
@@ -411,14 +434,14 @@ std::vector<int32_t> gguf_file::get_i32_array(const std::string& key) const {
     if (!gguf_type_is_int(v.elem_type)) {
         fail("{}: key '{}' is an array of {}, expected integers", path(), key, gguf_type_name(v.elem_type));
     }
-    std::vector<int32_t> out;
-    out.reserve(static_cast<size_t>(v.count));
-    for (const gguf_value& item : array_items(v)) {
-        const auto* i = std::get_if<int64_t>(&item.scalar);
-        if (!i || *i < std::numeric_limits<int32_t>::min() || *i > std::numeric_limits<int32_t>::max()) {
-            fail("{}: key '{}' element {} is out of the int32 range", path(), key, out.size());
+    const size_t elem_size = gguf_scalar_size(v.elem_type);
+    std::vector<int32_t> out(static_cast<size_t>(v.count));
+    for (size_t i = 0; i < out.size(); ++i) {
+        const int64_t x = int_element(v.elem_type, v.elems + i * elem_size);
+        if (x < std::numeric_limits<int32_t>::min() || x > std::numeric_limits<int32_t>::max()) {
+            fail("{}: key '{}' element {} = {} is out of the int32 range", path(), key, i, x);
         }
-        out.push_back(static_cast<int32_t>(*i));
+        out[i] = static_cast<int32_t>(x);
     }
     return out;
 }

@@ -89,7 +89,10 @@ void apply_added_tokens(hf_vocab& v, const std::vector<hf_added_token>& added, c
                 fail("{}: added token {} '{}' conflicts with vocabulary token '{}'", source, a.id, a.content,
                      v.tokens[a.id]);
             }
-            if (v.types[a.id] == type_normal) v.types[a.id] = type;
+            if (v.types[a.id] == type_normal) {
+                v.types[a.id] = type;
+                v.scores[a.id] = 0.0f;  // matched whole before any merge: its score never matters
+            }
         } else if (a.id == n) {
             v.push(a.content, 0.0f, type);
         } else {

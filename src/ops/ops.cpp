@@ -61,9 +61,12 @@ int cores_from_cpuinfo(const cpu_set_t* allowed) {
         } catch (const std::exception&) {
             continue;
         }
-        if (key == "processor") cpu = value, package = -1;
-        else if (key == "physical id") package = value;
-        else if (key == "core id" && cpu >= 0 && package >= 0) {
+        if (key == "processor") {
+            cpu = value;
+            package = -1;
+        } else if (key == "physical id") {
+            package = value;
+        } else if (key == "core id" && cpu >= 0 && package >= 0) {
             if (allowed == nullptr || (cpu < CPU_SETSIZE && CPU_ISSET(static_cast<int>(cpu), allowed))) {
                 cores.insert({package, value});
             }
@@ -281,25 +284,34 @@ void attention(const float* q, int64_t n_tokens, const int32_t* pos, const float
 
     int64_t max_ctx = 0, work = 0;
     for (int64_t t = 0; t < n_tokens; ++t) {
-        max_ctx = std::max<int64_t>(max_ctx, pos[t] + 1);
-        work += (pos[t] + 1) * 2 * q_stride;
+        const int64_t n_ctx = static_cast<int64_t>(pos[t]) + 1;
+        max_ctx = std::max(max_ctx, n_ctx);
+        work += n_ctx * 2 * q_stride;
     }
     const int nt = threads_for(work);
     const int64_t scratch_stride = round_up(max_ctx, k_line_floats);
     std::vector<float> scratch(static_cast<size_t>(std::max(nt, 1) * scratch_stride));
+    // Small heads are grouped so that each item writes at least a cache line of output.
+    const int heads_per_item = static_cast<int>(std::max<int64_t>(1, k_line_floats / hd));
+    const int64_t items_per_token = ceil_div(p.n_head, heads_per_item);
 
-    parallel_for(n_tokens * p.n_head, nt, [&](int64_t item, int thread) {
-        const int64_t t = item / p.n_head;
-        const int h = static_cast<int>(item % p.n_head);
-        const int64_t n_ctx = pos[t] + 1;
-        const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
-        const float* qh = q + t * q_stride + h * hd;
+    parallel_for(n_tokens * items_per_token, nt, [&](int64_t item, int thread) {
+        const int64_t t = item / items_per_token;
+        const int h_first = static_cast<int>(item % items_per_token) * heads_per_item;
+        const int h_end = std::min(p.n_head, h_first + heads_per_item);
+        const int64_t n_ctx = static_cast<int64_t>(pos[t]) + 1;
         float* score = scratch.data() + thread * scratch_stride;
-        for (int64_t j = 0; j < n_ctx; ++j) score[j] = kern.dot_f32(qh, k_cache + j * kv_stride + kv_off, hd) * p.scale;
-        kern.softmax(score, n_ctx);
-        float* o = out + t * q_stride + h * hd;
-        std::fill(o, o + hd, 0.0f);
-        for (int64_t j = 0; j < n_ctx; ++j) kern.axpy_f32(score[j], v_cache + j * kv_stride + kv_off, o, hd);
+        for (int h = h_first; h < h_end; ++h) {
+            const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
+            const float* qh = q + t * q_stride + h * hd;
+            for (int64_t j = 0; j < n_ctx; ++j) {
+                score[j] = kern.dot_f32(qh, k_cache + j * kv_stride + kv_off, hd) * p.scale;
+            }
+            kern.softmax(score, n_ctx);
+            float* o = out + t * q_stride + h * hd;
+            std::fill(o, o + hd, 0.0f);
+            for (int64_t j = 0; j < n_ctx; ++j) kern.axpy_f32(score[j], v_cache + j * kv_stride + kv_off, o, hd);
+        }
     });
 }
 

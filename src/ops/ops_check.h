@@ -23,6 +23,12 @@ inline void matrix_2d(const char* op, const tensor& t) {
     }
     if (t.ne[2] != 1 || t.ne[3] != 1) fail("{}: tensor {} {} is not 2-D", op, t.name, tensor_shape_str(t));
     if (t.ne[0] <= 0 || t.ne[1] < 0) fail("{}: tensor {} has shape {}", op, t.name, tensor_shape_str(t));
+    const int block = dtype_info(t.type).block_size;
+    if (t.ne[0] % block != 0) {
+        fail("{}: tensor {} row length {} is not a multiple of the {} block size {}", op, t.name, t.ne[0],
+             dtype_name(t.type), block);
+    }
+    if (t.nb[1] < t.row_bytes()) fail("{}: tensor {} rows overlap (stride {} < {} bytes)", op, t.name, t.nb[1], t.row_bytes());
     if (t.data == nullptr && t.ne[1] > 0) fail("{}: tensor {} has no data", op, t.name);
 }
 

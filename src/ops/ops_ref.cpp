@@ -112,7 +112,7 @@ void attention(const float* q, int64_t n_tokens, const int32_t* pos, const float
     const int group = p.n_head / p.n_head_kv;  // query heads per KV head
     std::vector<double> score, acc(static_cast<size_t>(hd));
     for (int64_t t = 0; t < n_tokens; ++t) {
-        const int64_t n_ctx = pos[t] + 1;  // causal: cache rows 0..pos[t]
+        const int64_t n_ctx = static_cast<int64_t>(pos[t]) + 1;  // causal: cache rows 0..pos[t]
         score.assign(static_cast<size_t>(n_ctx), 0.0);
         for (int h = 0; h < p.n_head; ++h) {
             const float* qh = q + t * q_stride + h * hd;

@@ -1,6 +1,7 @@
 #include "tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "tokenizer/segmenter.h"
@@ -95,6 +96,9 @@ struct tokenizer::tables {
         if (v.types.size() != n) fail("tokenizer: {} token types for {} tokens", v.types.size(), n);
         if (v.kind == vocab_kind::spm && v.scores.size() != n) {
             fail("tokenizer: {} scores for {} tokens", v.scores.size(), n);
+        }
+        for (float score : v.scores) {
+            if (std::isnan(score)) fail("tokenizer: a token score is NaN");
         }
         for (int32_t id : {v.bos_id, v.eos_id, v.unk_id, v.pad_id}) {
             if (id < -1 || id >= static_cast<int32_t>(n)) fail("tokenizer: special token id {} is outside the vocabulary", id);

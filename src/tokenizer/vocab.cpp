@@ -1,5 +1,7 @@
 #include "tokenizer/vocab.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace kiln {
@@ -46,6 +48,10 @@ vocab vocab_from_metadata(const metadata& m) {
         v.scores = m.get_f32_array("tokenizer.scores");
         if (v.scores.size() != v.tokens.size()) {
             fail("metadata tokenizer.scores has {} entries for {} tokens", v.scores.size(), n);
+        }
+        // Merges are ordered by score: a NaN would leave no order at all.
+        for (size_t i = 0; i < v.scores.size(); ++i) {
+            if (std::isnan(v.scores[i])) fail("metadata tokenizer.scores[{}] is NaN", i);
         }
     } else if (v.kind == vocab_kind::spm) {
         fail("metadata tokenizer.scores is missing (an spm tokenizer merges by score)");

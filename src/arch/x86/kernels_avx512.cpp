@@ -8,11 +8,15 @@
 // token the matvec is bound by memory bandwidth anyway, so the exact path costs nothing.
 // GCC 12 reports its own _mm*_undefined_*() helpers as uninitialized once they are inlined
 // (a compiler false positive, fixed in later releases); silence it for the intrinsics header only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 #include <cstdint>
 
