@@ -18,6 +18,7 @@ enum class dtype : uint32_t {
     bf16 = 2,
     q8_0 = 8,   // block_q8_0
     q4_0 = 9,   // block_q4_0
+    q4_k = 12,  // block_q4_k (GGUF Q4_K)
 };
 
 // 32 int8 weights and one fp16 scale: 8.5 bits per weight.
@@ -36,6 +37,45 @@ struct block_q4_0 {
     uint8_t qs[qk4_0 / 2];   // w = d * (q - 8)
 };
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 must be 18 bytes");
+
+// The k-quant 4-bit type (GGUF Q4_K): a super-block of 256 weights in 8 sub-blocks of 32, each
+// sub-block with a 6-bit scale and a 6-bit min, quantized against the fp16 super-block d and dmin:
+// w = d * sc[j] * q - dmin * m[j], q in 0..15. 144 bytes per 256 weights: 4.5 bits per weight.
+constexpr int qk_k = 256;
+struct block_q4_k {
+    uint16_t d;           // fp16 super-block scale of the sub-block scales
+    uint16_t dmin;        // fp16 super-block scale of the sub-block mins
+    uint8_t scales[12];   // 8 scales and 8 mins, 6 bits each, packed as GGUF packs them
+    uint8_t qs[qk_k / 2]; // 4 bytes x 32: bytes 32i..32i+31 hold sub-block 2i (low nibbles) and 2i+1 (high)
+};
+static_assert(sizeof(block_q4_k) == 144, "block_q4_k must be 144 bytes");
+
+// ---- the row-interleaved ("rows8") layouts: the kernels' native packing, stored in the file ----
+//
+// Eight consecutive rows are packed together, block by block along the row, so that one 64-byte
+// load feeds 8 output rows at once (x86 vpdpbusd) and one 16-byte load feeds 4 (ARM sdot). Quants
+// are stored as unsigned codes u = q + bias (bias 128 for q8_0, 8 for q4_0): vpdpbusd multiplies
+// unsigned by signed bytes, so x86 uses them as they are, and NEON's sdot needs one eor/sub per
+// 16 bytes to make them signed. Within a block group the quants go in 4-byte chunks: chunk c of
+// row r sits at byte (c * 8 + r) * 4. A tensor whose row count is not a multiple of 8 is padded
+// with zero rows (scale 0) up to the next multiple of 8; rows are grouped from row 0.
+
+// q8_0, rows8: 8 rows x 32 weights. qs[(c*8 + r)*4 + j] = q[r][4c + j] + 128 (c = 0..7).
+// 272 bytes per 256 weights: 8.5 bits per weight.
+struct block_q8_0x8 {
+    uint16_t d[8];        // fp16 scale of each row's block
+    uint8_t qs[8 * qk8_0];
+};
+static_assert(sizeof(block_q8_0x8) == 272, "block_q8_0x8 must be 272 bytes");
+
+// q4_0, rows8: 8 rows x 32 weights. Chunk c (0..3) of row r, byte j: low nibble q[r][4c + j],
+// high nibble q[r][16 + 4c + j]; q in 0..15 is already the unsigned code (w = d * (q - 8)).
+// 144 bytes per 256 weights: 4.5 bits per weight.
+struct block_q4_0x8 {
+    uint16_t d[8];
+    uint8_t qs[8 * qk4_0 / 2];
+};
+static_assert(sizeof(block_q4_0x8) == 144, "block_q4_0x8 must be 144 bytes");
 
 struct dtype_traits {
     const char* name;
