@@ -18,6 +18,9 @@ struct batch_view {
     const int32_t* pos = nullptr;
     const uint8_t* want_logits = nullptr;
     int n = 0;
+    // Optional, n_layer entries: layers with a nonzero entry are skipped (self-speculative drafting
+    // runs the model with some layers left out). Every graph builder honours it.
+    const uint8_t* skip_layer = nullptr;
 };
 
 struct arch_def {

@@ -79,6 +79,7 @@ void llama_forward(const model& m, kv_cache& kv, forward_scratch& s, const batch
     ops::get_rows(*m.tok_embd, b.tokens, b.n, x);
 
     for (int il = 0; il < hp.n_layer; ++il) {
+        if (b.skip_layer && b.skip_layer[il]) continue;
         const layer_weights& l = m.layers[static_cast<size_t>(il)];
 
         // attention
