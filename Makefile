@@ -31,8 +31,9 @@ test-asan: setup
 	@cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure -j 2
 
+# Random-weight models of the stories110M and TinyLlama-1.1B shapes in each weight type (cached in
+# models/cache/), timed by `kiln bench` and printed beside llama.cpp's figures (docs/SYNTH.md).
 bench: build
-	@scripts/get-model.sh $(KILN)
 	scripts/bench.sh $(KILN)
 
 clean:

@@ -321,15 +321,89 @@ TEST_CASE("hf tokenizer: sentencepiece-style tokenizer.json, added tokens and to
     check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"<bos>", "conflicts"});
 }
 
-TEST_CASE("hf tokenizer: byte-level BPE and other tokenizer kinds are refused") {
+TEST_CASE("hf tokenizer: byte-level BPE tokenizer.json, its pre-tokenizer family, and what is refused") {
     const std::string dir = fresh_dir("tok_bytelevel");
     metadata meta;
     check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {dir, "no tokenizer.model or tokenizer.json"});
-    write_file(dir + "/tokenizer.json",
-               R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}})");
-    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "byte-level BPE tokenizer.json not supported yet"});
+
+    // GPT-2 style: ByteLevel with its own regex; added tokens restated in raw text.
+    json tj = {{"model",
+                {{"type", "BPE"},
+                 {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}, {"\xC4\xA0", 3}, {"\xC4\xA0" "ab", 4}, {"<|end|>", 5}}},
+                 {"merges", {"a b", json::array({"\xC4\xA0", "ab"})}}}},
+               {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}}},
+               {"added_tokens", {{{"id", 5}, {"content", "<|end|>"}, {"special", true}}}}};
+    write_file(dir + "/tokenizer.json", tj.dump());
+    write_file(dir + "/tokenizer_config.json", R"({"eos_token": "<|end|>", "bos_token": "<|end|>"})");
+    hf_tokenizer_to_metadata(dir, meta);
+    CHECK(meta.get_str("tokenizer.model") == "bpe");
+    CHECK(meta.get_str("tokenizer.pre") == "gpt-2");
+    CHECK(meta.get_str_array("tokenizer.merges") == std::vector<std::string>{"a b", "\xC4\xA0 ab"});
+    CHECK(!meta.has("tokenizer.scores"));
+    CHECK(meta.get_i32_array("tokenizer.token_type") == std::vector<int32_t>{1, 1, 1, 1, 1, 3});
+    CHECK(meta.get_int("tokenizer.eos_id") == 5);
+    CHECK(!meta.get_bool("tokenizer.add_bos"));  // GPT-2's family adds no BOS unless the config says so
+
+    // Llama 3 style: a Split regex then ByteLevel without its own; ignore_merges names the family.
+    const std::string llama3_re =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    tj["pre_tokenizer"] = {{"type", "Sequence"},
+                           {"pretokenizers",
+                            {{{"type", "Split"}, {"pattern", {{"Regex", llama3_re}}}, {"behavior", "Isolated"}, {"invert", false}},
+                             {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}}}};
+    tj["model"]["ignore_merges"] = true;
+    write_file(dir + "/tokenizer.json", tj.dump());
+    hf_tokenizer_to_metadata(dir, meta);
+    CHECK(meta.get_str("tokenizer.pre") == "llama-bpe");
+    CHECK(meta.get_bool("tokenizer.add_bos"));
+    tj["model"]["ignore_merges"] = false;
+    write_file(dir + "/tokenizer.json", tj.dump());
+    hf_tokenizer_to_metadata(dir, meta);
+    CHECK(meta.get_str("tokenizer.pre") == "dbrx");
+    CHECK(!meta.has("tokenizer.ignore_merges"));
+    // A known regex with an ignore_merges its family does not default to: kept as its own key.
+    const std::string qwen2_re =
+        R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+    json q = tj;
+    q["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = qwen2_re;
+    q["model"]["ignore_merges"] = true;
+    write_file(dir + "/tokenizer.json", q.dump());
+    hf_tokenizer_to_metadata(dir, meta);
+    CHECK(meta.get_str("tokenizer.pre") == "qwen2");
+    CHECK(meta.get_bool("tokenizer.ignore_merges"));
+
+    // Refused, each with a line naming what: an unknown regex, an unknown step, other normalizers.
+    json bad = tj;
+    bad["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\w+";
+    write_file(dir + "/tokenizer.json", bad.dump());
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "matches no known pre-tokenizer", "\\w+"});
+    bad = tj;
+    bad["pre_tokenizer"]["pretokenizers"][0] = {{"type", "Whitespace"}};
+    write_file(dir + "/tokenizer.json", bad.dump());
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "'Whitespace' is not supported"});
+    bad = tj;
+    bad["pre_tokenizer"]["pretokenizers"][0]["behavior"] = "Removed";
+    write_file(dir + "/tokenizer.json", bad.dump());
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "Removed"});
+    bad = tj;
+    bad["normalizer"] = {{"type", "Lowercase"}};
+    write_file(dir + "/tokenizer.json", bad.dump());
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "Lowercase"});
+    bad = tj;
+    bad["model"]["merges"] = {"ab"};
+    write_file(dir + "/tokenizer.json", bad.dump());
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "merge 0"});
+    bad = tj;
+    bad["added_tokens"] = {{{"id", 2}, {"content", "xy"}, {"special", true}}};
+    write_file(dir + "/tokenizer.json", bad.dump());
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"xy", "conflicts"});
+
+    write_file(dir + "/tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "neither byte-level"});
     write_file(dir + "/tokenizer.json", R"({"model": {"type": "Unigram", "vocab": [["a", 0.0]]}})");
     check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "Unigram"});
+    write_file(dir + "/tokenizer.json", R"({"model": {"type": "WordPiece", "vocab": {"a": 0}}})");
+    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "WordPiece"});
     write_file(dir + "/tokenizer.json", R"({"model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0, "b": 0}}})");
     check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"tokenizer.json", "ids must be"});
     write_file(dir + "/tokenizer.json", R"({"model": {"type": "BPE", "byte_fallback": "yes", "vocab": {"a": 0}}})");
@@ -341,5 +415,12 @@ TEST_CASE("hf tokenizer: byte-level BPE and other tokenizer kinds are refused") 
     }
     fs::copy_file(test::models_dir() + "/tokenizers/llama3/tokenizer.json", dir + "/tokenizer.json",
                   fs::copy_options::overwrite_existing);
-    check_error([&] { hf_tokenizer_to_metadata(dir, meta); }, {"byte-level BPE tokenizer.json not supported yet"});
+    fs::copy_file(test::models_dir() + "/tokenizers/llama3/tokenizer_config.json", dir + "/tokenizer_config.json",
+                  fs::copy_options::overwrite_existing);
+    hf_tokenizer_to_metadata(dir, meta);
+    CHECK(meta.get_str("tokenizer.pre") == "llama-bpe");
+    CHECK(meta.get_str_array("tokenizer.tokens").size() == 128256);
+    CHECK(meta.get_int("tokenizer.bos_id") == 128000);
+    CHECK(meta.get_int("tokenizer.eos_id") == 128001);
+    CHECK(meta.has("tokenizer.chat_template"));
 }

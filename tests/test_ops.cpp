@@ -120,6 +120,10 @@ TEST_CASE("dispatch: every supported level has a complete table; KILN_ISA values
             reinterpret_cast<const void*>(k.softmax),     reinterpret_cast<const void*>(k.rms_norm),
             reinterpret_cast<const void*>(k.silu),        reinterpret_cast<const void*>(k.swiglu),
             reinterpret_cast<const void*>(k.add),         reinterpret_cast<const void*>(k.mul),
+            reinterpret_cast<const void*>(k.gemm_q4_k),   reinterpret_cast<const void*>(k.to_f32_q4_k),
+            reinterpret_cast<const void*>(k.quantize_act), reinterpret_cast<const void*>(k.qgemm_q8_0x8),
+            reinterpret_cast<const void*>(k.qgemm_q4_0x8), reinterpret_cast<const void*>(k.qgemm_q4_kx8),
+            reinterpret_cast<const void*>(k.round_bf16),  reinterpret_cast<const void*>(k.gemm_bf16_dot),
         };
         for (const void* f : fns) CHECK(f != nullptr);
     }
@@ -281,9 +285,17 @@ TEST_CASE("matmul: every weight type, awkward shapes, 1..33 tokens, every level,
                     std::vector<float> want(n_tok * rows), got(want.size());
                     ref::matmul(w.t, x.data(), n_tok, want.data());
                     for_each_isa([&] {
+                        matmul_bf16_exact_set(true);
                         ops::matmul(w.t, x.data(), n_tok, got.data());
                         // The weights are dequantized exactly as ref does; only f32 summation order differs.
                         CHECK(nmse(got, want) < 1e-11);
+                        matmul_bf16_exact_set(false);
+                        if (type == dtype::bf16) {
+                            // vdpbf16ps where the CPU has it (several tokens): activations rounded to
+                            // bf16, a relative error of at most 2^-9 per element.
+                            ops::matmul(w.t, x.data(), n_tok, got.data());
+                            CHECK(nmse(got, want) < 2e-5);
+                        }
                     });
                 }
             }
@@ -301,6 +313,14 @@ TEST_CASE("matmul: large shapes use several token blocks and threads; results in
         std::vector<float> want(n_tok * rows), one(want.size()), two(want.size());
         ref::matmul(w.t, x.data(), n_tok, want.data());
         for_each_isa([&] {
+            if (type == dtype::bf16) {
+                // Prefill-sized bf16 batches may round the activations to bf16 (oneDNN): within the bound.
+                matmul_bf16_exact_set(false);
+                threads_set(2);
+                ops::matmul(w.t, x.data(), n_tok, two.data());
+                CHECK(nmse(two, want) < 2e-5);
+            }
+            matmul_bf16_exact_set(true);
             threads_set(1);
             ops::matmul(w.t, x.data(), n_tok, one.data());
             threads_set(2);
@@ -313,6 +333,7 @@ TEST_CASE("matmul: large shapes use several token blocks and threads; results in
             ops::matmul(view, x.data(), n_tok, part.data());
             for (int64_t t = 0; t < n_tok; ++t)
                 for (int64_t r = 0; r < 40; ++r) REQUIRE(part[t * 40 + r] == two[t * rows + 5 + r]);
+            matmul_bf16_exact_set(false);
         });
     }
 }

@@ -203,15 +203,17 @@ TEST_CASE("tokenizer: stories260K") {
     CHECK(tok.decode(tok.encode(emoji)) == emoji);
 }
 
-TEST_CASE("tokenizer: byte-level BPE is refused clearly") {
+TEST_CASE("tokenizer: byte-level BPE vocabularies load (tests in test_tokenizer_bpe.cpp)") {
     if (kt::models_dir().empty()) {
         MESSAGE("models not available; skipped");
         return;
     }
     const metadata md = gguf_import_vocab(vocab_path("ggml-vocab-gpt-2.gguf"));
-    vocab v = vocab_from_metadata(md);
+    const vocab v = vocab_from_metadata(md);
     CHECK(v.kind == vocab_kind::bpe);
-    CHECK_THROWS_WITH_AS(tokenizer{v}, "byte-level BPE tokenizers are not supported yet", error);
+    CHECK(v.pre == "gpt-2");
+    const tokenizer tok(v);
+    CHECK(tok.encode("Hello world", false) == std::vector<int32_t>{15496, 995});
 }
 
 TEST_CASE("vocab: metadata round trip and validation") {

@@ -42,11 +42,13 @@ void print_model(const info_options& o) {
         fmt::print("  {:<28} {}\n", key, meta_value_str(value, o.all_metadata ? 1u << 30 : 8));
     }
     fmt::print("tensors ({}):\n", f->entries().size());
-    fmt::print("  {:<32} {:<6} {:<20} {:>12} {:>12}  {}\n", "name", "type", "shape", "offset", "bytes", "checksum");
+    fmt::print("  {:<32} {:<6} {:<6} {:<20} {:>12} {:>12}  {}\n", "name", "type", "layout", "shape", "offset", "bytes",
+               "checksum");
     uint64_t total = 0;
     for (const auto& e : f->entries()) {
-        fmt::print("  {:<32} {:<6} {:<20} {:>12} {:>12}  {:016x}\n", e.t.name, dtype_name(e.t.type),
-                   tensor_shape_str(e.t), e.offset, e.t.n_bytes(), e.checksum);
+        fmt::print("  {:<32} {:<6} {:<6} {:<20} {:>12} {:>12}  {:016x}\n", e.t.name, dtype_name(e.t.type),
+                   tensor_layout_name(static_cast<uint32_t>(e.t.layout)), tensor_shape_str(e.t), e.offset,
+                   e.t.n_bytes(), e.checksum);
         total += e.t.n_bytes();
     }
     fmt::print("total tensor bytes: {} ({:.2f} MiB)\n", total, total / 1048576.0);

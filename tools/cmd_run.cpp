@@ -1,5 +1,6 @@
 // kiln run: complete a prompt in one shot, streaming the text.
 #include <chrono>
+#include <functional>
 #include <random>
 #include <cstdio>
 #include <string>
@@ -13,6 +14,8 @@
 #include "formats/import.h"
 #include "model/context.h"
 #include "sampling/sampler.h"
+#include "spec/engine.h"
+#include "spec_cli.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 #include "utf8_stream.h"
@@ -37,6 +40,7 @@ struct run_options {
     bool json = false;
     bool no_echo = false;
     sampler_params sampling;
+    spec_options spec;
 };
 
 struct run_result {
@@ -45,6 +49,7 @@ struct run_result {
     std::string text;
     double load_ms = 0, prompt_ms = 0, gen_ms = 0;
     std::string stop_reason;
+    nlohmann::json spec_json;  // null unless speculating
 };
 
 void check_options(const run_options& o) {
@@ -52,6 +57,7 @@ void check_options(const run_options& o) {
     if (o.n_ctx < 0 || o.n_ctx > (1 << 24)) fail("-c {} is out of range [1, 16777216] (0 = the model's)", o.n_ctx);
     apply_threads(o.threads);
     sampler_params_check(o.sampling);
+    spec_options_check(o.spec);
 }
 
 run_result run_completion(const run_options& o) {
@@ -114,6 +120,70 @@ run_result run_completion(const run_options& o) {
     return r;
 }
 
+// The same completion through the speculation engine (and, with --spec-compare, a plain run in
+// this process first, for the speedup).
+run_result run_speculative(const run_options& o) {
+    run_result r;
+    const auto t_load = clock_type::now();
+    model_open_options mo;
+    mo.use_mmap = !o.model.no_mmap;
+    mo.tokenizer_path = o.model.tokenizer;
+    auto file = model_file_open(o.model.model, mo);
+    std::shared_ptr<const model> m = model_from_file(file);
+    const tokenizer tok(vocab_from_metadata(file->meta()));
+    if (static_cast<int>(tok.n_vocab()) != m->hp.n_vocab) {
+        fail("{}: tokenizer has {} tokens but the model's vocabulary is {}", o.model.model, tok.n_vocab(), m->hp.n_vocab);
+    }
+    context ctx(m, o.n_ctx);
+    const spec_setup setup = spec_setup_create(o.spec, o.model, *file, ctx, o.sampling);
+    r.load_ms = ms_since(t_load);
+
+    r.prompt_ids = tok.encode(o.prompt, true, false);
+    if (r.prompt_ids.empty()) fail("the prompt is empty after tokenization (and the model adds no BOS)");
+    if (static_cast<int>(r.prompt_ids.size()) > ctx.n_ctx()) {
+        fail("the prompt is {} tokens, longer than the context of {} (raise -c)", r.prompt_ids.size(), ctx.n_ctx());
+    }
+    const spec_params sp = spec_params_from(o.spec, *m);
+    const int limit = o.n_predict < 0 ? -1 : o.n_predict;
+    std::function<bool(int32_t)> is_end;
+    if (!o.ignore_eos) is_end = [&tok](int32_t t) { return tok.is_end_of_generation(t); };
+
+    // --spec-compare: plain and speculative runs interleaved, the fastest of each counted, so that
+    // interference from other processes (which only ever slows a run) cancels as far as possible.
+    constexpr int compare_reps = 3;
+    spec_run_result plain;
+    if (o.spec.compare) plain = spec_run(ctx, nullptr, r.prompt_ids, limit, o.sampling, sp, is_end);
+
+    utf8_stream out(stdout, !o.json);
+    if (!o.json && !o.no_echo) {
+        std::fputs(o.prompt.c_str(), stdout);
+        std::fflush(stdout);
+    }
+    spec_run_result s = spec_run(ctx, setup.d.get(), r.prompt_ids, limit, o.sampling, sp, is_end, [&](int32_t t) {
+        const std::string piece = tok.token_to_piece(t);
+        r.text += piece;
+        out.write(piece);
+    });
+    out.flush();
+    for (int rep = 1; o.spec.compare && rep < compare_reps; ++rep) {
+        const spec_run_result p2 = spec_run(ctx, nullptr, r.prompt_ids, limit, o.sampling, sp, is_end);
+        if (p2.gen_ms < plain.gen_ms) plain = p2;
+        const spec_run_result s2 = spec_run(ctx, setup.d.get(), r.prompt_ids, limit, o.sampling, sp, is_end);
+        if (s2.gen_ms < s.gen_ms) s = s2;
+    }
+    r.generated_ids = s.generated;
+    r.prompt_ms = s.prefill_ms;
+    r.gen_ms = s.gen_ms;
+    r.stop_reason = s.stop;
+    if (o.json) {
+        r.spec_json = spec_stats_json(setup, o.spec, s, o.spec.compare ? &plain : nullptr);
+    } else {
+        std::fputc('\n', stderr);
+        spec_print_stats(setup, o.spec, s, o.spec.compare ? &plain : nullptr, o.sampling.temperature <= 0.0f);
+    }
+    return r;
+}
+
 void print_summary(const run_result& r) {
     const double pp = r.prompt_ms > 0 ? r.prompt_ids.size() * 1000.0 / r.prompt_ms : 0.0;
     // The first generated token comes from the prompt's logits, so n generated tokens took n-1 evals.
@@ -142,6 +212,7 @@ void print_json(const run_result& r) {
         {"generated_ms", r.gen_ms},
         {"generated_per_second", r.gen_ms > 0 && n_eval > 0 ? n_eval * 1000.0 / r.gen_ms : 0.0},
     };
+    if (!r.spec_json.is_null()) j["speculation"] = r.spec_json;
     // Model output may end inside a UTF-8 sequence: replace invalid bytes instead of failing.
     std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
 }
@@ -167,10 +238,13 @@ void add_run_command(CLI::App& app) {
     cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
     cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "tokens the penalty looks back on")->capture_default_str();
     cmd->add_option("--seed", o->sampling.seed, "random seed (default: a fresh one each run)");
+    add_spec_options(*cmd, o->spec);
     cmd->callback([o, cmd] {
         if (cmd->count("--seed") == 0) o->sampling.seed = std::random_device{}();
+        o->spec.lookup_n_given = cmd->count("--lookup-n") > 0;
+        o->spec.draft_max_given = cmd->count("--draft-max") > 0;
         check_options(*o);
-        const run_result r = run_completion(*o);
+        const run_result r = o->spec.enabled() ? run_speculative(*o) : run_completion(*o);
         if (o->json) print_json(r);
         else print_summary(r);
     });

@@ -8,5 +8,11 @@ namespace kiln::cli {
 void add_run_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_quantize_command(CLI::App& app);
+void add_perplexity_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_synth_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_chat_command(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -13,6 +13,12 @@ int main(int argc, char** argv) {
     kiln::cli::add_run_command(app);
     kiln::cli::add_convert_command(app);
     kiln::cli::add_info_command(app);
+    kiln::cli::add_quantize_command(app);
+    kiln::cli::add_perplexity_command(app);
+    kiln::cli::add_bench_command(app);
+    kiln::cli::add_synth_command(app);
+    kiln::cli::add_tokenize_command(app);
+    kiln::cli::add_chat_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

@@ -11,6 +11,9 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #define KILN_ARCH_X86 1
 #include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#define KILN_ARCH_ARM64 1
+#include <sys/auxv.h>
 #endif
 
 namespace kiln {
@@ -60,6 +63,18 @@ cpu_feature_flags features_detect() {
     }
     return f;
 }
+#elif KILN_ARCH_ARM64
+// The kernel tells user space which AArch64 features it may use (bit numbers from the Linux
+// uapi <asm/hwcap.h>, spelled out so an old sysroot's header does not matter).
+cpu_feature_flags features_detect() {
+    cpu_feature_flags f;
+    const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+    f.neon = (hw >> 1) & 1u;                                  // HWCAP_ASIMD
+    f.fp16 = ((hw >> 9) & 1u) && ((hw >> 10) & 1u);           // HWCAP_FPHP, HWCAP_ASIMDHP
+    f.dotprod = (hw >> 20) & 1u;                              // HWCAP_ASIMDDP
+    f.i8mm = (hw2 >> 13) & 1u;                                // HWCAP2_I8MM
+    return f;
+}
 #else
 cpu_feature_flags features_detect() { return {}; }
 #endif
@@ -78,6 +93,11 @@ bool isa_supported(const cpu_feature_flags& f, cpu_isa isa) {
             // Cascade Lake and Ice Lake (AVX-512 without BF16) take the AVX2 table.
             return isa_supported(f, cpu_isa::avx2) && f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq &&
                    f.avx512_vnni && f.avx512_bf16;
+        case cpu_isa::neon:
+            return f.neon;
+        case cpu_isa::neon_dotprod:
+            // Cortex-A55/A75/A76 and later, Neoverse N1/V1, Apple M1 and later, Graviton 2 and later.
+            return f.neon && f.dotprod;
     }
     return false;
 }
@@ -88,9 +108,11 @@ const cpu_kernels& table_of(cpu_isa isa) {
 #if KILN_ARCH_X86
         case cpu_isa::avx2: return cpu_kernels_table_avx2();
         case cpu_isa::avx512: return cpu_kernels_table_avx512();
-#else
-        default: break;
+#elif KILN_ARCH_ARM64
+        case cpu_isa::neon: return cpu_kernels_table_neon();
+        case cpu_isa::neon_dotprod: return cpu_kernels_table_neon_dotprod();
 #endif
+        default: break;
     }
     fail("kernels: ISA level {} is not built for this platform", cpu_isa_name(isa));
 }
@@ -110,6 +132,8 @@ std::string cpu_features_str() {
         {f.avx2, "avx2"},         {f.fma, "fma"},           {f.f16c, "f16c"},
         {f.avx512f, "avx512f"},   {f.avx512bw, "avx512bw"}, {f.avx512vl, "avx512vl"},
         {f.avx512dq, "avx512dq"}, {f.avx512_vnni, "avx512_vnni"}, {f.avx512_bf16, "avx512_bf16"},
+        {f.neon, "neon"},         {f.dotprod, "dotprod"},   {f.fp16, "fp16"},
+        {f.i8mm, "i8mm"},
     };
     std::string s;
     for (const auto& [present, name] : named) {
@@ -125,21 +149,27 @@ const char* cpu_isa_name(cpu_isa isa) {
         case cpu_isa::scalar: return "scalar";
         case cpu_isa::avx2: return "avx2";
         case cpu_isa::avx512: return "avx512";
+        case cpu_isa::neon: return "neon";
+        case cpu_isa::neon_dotprod: return "neon_dotprod";
     }
     return "unknown";
 }
 
 cpu_isa cpu_isa_parse(std::string_view name) {
-    for (cpu_isa isa : {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::avx512}) {
+    for (cpu_isa isa : {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::avx512, cpu_isa::neon, cpu_isa::neon_dotprod}) {
         if (name == cpu_isa_name(isa)) return isa;
     }
-    fail("KILN_ISA={}: unknown kernel level (expected scalar, avx2 or avx512)", name);
+    fail("KILN_ISA={}: unknown kernel level (expected scalar, avx2, avx512, neon or neon_dotprod)", name);
 }
 
 std::vector<cpu_isa> cpu_isa_supported() {
     std::vector<cpu_isa> out;
 #if KILN_ARCH_X86
     for (cpu_isa isa : {cpu_isa::scalar, cpu_isa::avx2, cpu_isa::avx512}) {
+        if (isa_supported(cpu_features(), isa)) out.push_back(isa);
+    }
+#elif KILN_ARCH_ARM64
+    for (cpu_isa isa : {cpu_isa::scalar, cpu_isa::neon, cpu_isa::neon_dotprod}) {
         if (isa_supported(cpu_features(), isa)) out.push_back(isa);
     }
 #else

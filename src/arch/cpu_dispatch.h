@@ -2,7 +2,8 @@
 //
 // Each ISA level is one translation unit compiled with its own flags
 // (arch/scalar_kernels.cpp, arch/x86/kernels_avx2.cpp, arch/x86/kernels_avx512.cpp).
-// At start-up one table is chosen from CPUID (or forced with KILN_ISA=scalar|avx2|avx512);
+// At start-up one table is chosen from CPUID or, on AArch64, HWCAP (or forced with
+// KILN_ISA=scalar|avx2|avx512|neon|neon_dotprod);
 // everything else in the binary targets baseline x86-64 and only reaches the
 // wider instructions through these function pointers.
 #pragma once
@@ -13,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/dtype.h"
+
 namespace kiln {
 
 // Kernel levels, lowest first. A level's table only runs on a CPU that has every
@@ -21,6 +24,9 @@ enum class cpu_isa : int {
     scalar = 0,  // portable C++, any CPU
     avx2 = 1,    // AVX2 + FMA + F16C
     avx512 = 2,  // AVX-512 F/BW/VL/DQ + VNNI + BF16 (the flags kernels_avx512.cpp is built with)
+    // AArch64 levels (an x86 build has none of them, an ARM build none of the x86 ones)
+    neon = 3,          // ASIMD, which every AArch64 CPU has (arch/arm/kernels_neon.cpp)
+    neon_dotprod = 4,  // + Armv8.2 dotprod, sdot/udot (arch/arm/kernels_dotprod.cpp)
 };
 
 // What CPUID reports, each flag already AND-ed with the OS saving the register state (XGETBV).
@@ -34,6 +40,11 @@ struct cpu_feature_flags {
     bool avx512dq = false;
     bool avx512_vnni = false;
     bool avx512_bf16 = false;
+    // AArch64, from getauxval(AT_HWCAP)
+    bool neon = false;     // HWCAP_ASIMD
+    bool dotprod = false;  // HWCAP_ASIMDDP
+    bool fp16 = false;     // HWCAP_FPHP and HWCAP_ASIMDHP (f16 arithmetic; conversions need neither)
+    bool i8mm = false;     // HWCAP2_I8MM (smmla)
 };
 
 // y[t * y_stride + r] = dot(row r of W, x[t * x_stride ...]) for r < n_rows, t < n_tokens.
@@ -42,6 +53,17 @@ using gemm_fn = void (*)(const void* w, size_t w_stride, int64_t n_rows, const f
                          int64_t n_tokens, int64_t k, float* y, int64_t y_stride);
 // out[0..n) = one row of the kernel's type converted to f32 (n a multiple of its block size).
 using row_to_f32_fn = void (*)(const void* row, float* out, int64_t n);
+// Quantizes one row of k activations (k a multiple of 32) into k / 32 blocks (core/dtype.h).
+using quantize_act_fn = void (*)(const float* x, int64_t k, block_q8_act* out);
+// The integer kernels of the rows8 layout. w: the matrix's first 8-row group; n_rows rows are
+// computed (the last group may be partly padding, whose outputs are not written). act: n_tokens rows
+// of k / 32 activation blocks, one after another. y[t * y_stride + r] = dot(row r, token t).
+// Each block's dot product is exact in int32, then scaled in f32 (docs/KERNELS.md).
+using qgemm_fn = void (*)(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens,
+                          float* y, int64_t y_stride);
+// As gemm_fn for bf16 weights, with the activations already rounded to bf16 (xb, k values per token).
+using gemm_bf16_dot_fn = void (*)(const void* w, size_t w_stride, int64_t n_rows, const uint16_t* xb,
+                                  int64_t xb_stride, int64_t n_tokens, int64_t k, float* y, int64_t y_stride);
 
 struct cpu_kernels {
     const char* name;  // "scalar", "avx2", "avx512"
@@ -60,6 +82,22 @@ struct cpu_kernels {
     row_to_f32_fn to_f32_bf16;
     row_to_f32_fn to_f32_q8_0;
     row_to_f32_fn to_f32_q4_0;
+    // plain q4_k runs the same exact-f32 path (the integer kernels need the rows8 layout)
+    gemm_fn gemm_q4_k;
+    row_to_f32_fn to_f32_q4_k;
+
+    // rows8 weights: activations quantized to int8 once per matmul, integer dot products
+    quantize_act_fn quantize_act;
+    qgemm_fn qgemm_q8_0x8;
+    qgemm_fn qgemm_q4_0x8;
+    qgemm_fn qgemm_q4_kx8;
+
+    // bf16 weights against activations rounded to bf16 once per call: products exact in f32, sums
+    // in f32. ops::matmul uses it for several tokens where bf16_dot_native (vdpbf16ps) is set; the
+    // exact path (gemm_bf16) stays for one token and everywhere else (docs/KERNELS.md).
+    bool bf16_dot_native;
+    void (*round_bf16)(const float* x, uint16_t* out, int64_t n);  // round to nearest even
+    gemm_bf16_dot_fn gemm_bf16_dot;
 
     // attention inner loops
     float (*dot_f32)(const float* a, const float* b, int64_t n);
@@ -98,5 +136,7 @@ void cpu_kernels_select(cpu_isa isa);
 const cpu_kernels& cpu_kernels_table_scalar();
 const cpu_kernels& cpu_kernels_table_avx2();
 const cpu_kernels& cpu_kernels_table_avx512();
+const cpu_kernels& cpu_kernels_table_neon();
+const cpu_kernels& cpu_kernels_table_neon_dotprod();
 
 }  // namespace kiln

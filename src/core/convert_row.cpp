@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/fp16.h"
+#include "quant/quantize.h"
 
 namespace kiln {
 
@@ -22,6 +23,25 @@ void q4_0_to_f32(const block_q4_0* b, float* dst, int64_t n) {
         for (int j = 0; j < qk4_0 / 2; ++j) {
             dst[i * qk4_0 + j] = d * static_cast<float>((b[i].qs[j] & 0x0f) - 8);
             dst[i * qk4_0 + j + qk4_0 / 2] = d * static_cast<float>((b[i].qs[j] >> 4) - 8);
+        }
+    }
+}
+
+// GGUF Q4_K: w = (d * sc_j) * q - dmin * m_j per sub-block j of 32 (the order of operations is
+// the one every kernel level and quant/quantize.cpp use, so all agree exactly).
+void q4_k_to_f32(const block_q4_k* b, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / qk_k; ++i) {
+        const float d = fp16_to_f32(b[i].d), dmin = fp16_to_f32(b[i].dmin);
+        const uint8_t* s = b[i].scales;
+        for (int j = 0; j < 8; ++j) {
+            const int sc = j < 4 ? s[j] & 63 : (s[j + 4] & 15) | ((s[j - 4] >> 6) << 4);
+            const int m = j < 4 ? s[j + 4] & 63 : (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+            const float a = d * static_cast<float>(sc), c = dmin * static_cast<float>(m);
+            const uint8_t* qs = b[i].qs + (j / 2) * 32;
+            for (int l = 0; l < 32; ++l) {
+                const int q = j % 2 == 0 ? qs[l] & 15 : qs[l] >> 4;
+                dst[i * qk_k + j * 32 + l] = a * static_cast<float>(q) - c;
+            }
         }
     }
 }
@@ -77,6 +97,7 @@ void row_to_f32(dtype t, const void* src, float* dst, int64_t n) {
         }
         case dtype::q8_0: q8_0_to_f32(static_cast<const block_q8_0*>(src), dst, n); return;
         case dtype::q4_0: q4_0_to_f32(static_cast<const block_q4_0*>(src), dst, n); return;
+        case dtype::q4_k: q4_k_to_f32(static_cast<const block_q4_k*>(src), dst, n); return;
     }
 }
 
@@ -95,6 +116,7 @@ void row_from_f32(dtype t, const float* src, void* dst, int64_t n) {
         }
         case dtype::q8_0: f32_to_q8_0(src, static_cast<block_q8_0*>(dst), n); return;
         case dtype::q4_0: f32_to_q4_0(src, static_cast<block_q4_0*>(dst), n); return;
+        case dtype::q4_k: quantize_rows(dtype::q4_k, src, 1, n, dst, nullptr); return;
     }
 }
 

@@ -77,6 +77,38 @@ struct block_q4_0x8 {
 };
 static_assert(sizeof(block_q4_0x8) == 144, "block_q4_0x8 must be 144 bytes");
 
+// q4_k, rows8: 8 rows x 256 weights (one GGUF Q4_K super-block per row). 1152 bytes per 2048
+// weights: 4.5 bits per weight, the same as plain q4_k.
+//   d[r], dmin[r]: row r's fp16 super-block scales.
+//   scales: the 6-bit scale sc and min m of sub-block j (0..7) of row r, entry e = j * 8 + r:
+//     scales[e] = (sc & 15) | (m & 15) << 4 for e < 64; byte 64 + i (i < 32) holds the high two
+//     bits of entry i (sc in bits 0-1, m in bits 2-3) and of entry i + 32 (sc in bits 4-5, m in 6-7).
+//   qs: sub-block pair p (0..3) takes bytes [p * 256, p * 256 + 256): chunk c (0..7) of row r at
+//     byte p * 256 + (c * 8 + r) * 4, byte j of the chunk: low nibble q[r][64p + 4c + j] (sub-block
+//     2p), high nibble q[r][64p + 32 + 4c + j] (sub-block 2p + 1). As in q4_0x8 the nibble is the
+//     unsigned code; w = d * sc * q - dmin * m.
+struct block_q4_kx8 {
+    uint16_t d[8];
+    uint16_t dmin[8];
+    uint8_t scales[96];
+    uint8_t qs[8 * qk_k / 2];
+};
+static_assert(sizeof(block_q4_kx8) == 1152, "block_q4_kx8 must be 1152 bytes");
+
+// ---- activations, quantized on the fly for the integer kernels (never stored in files) ----
+//
+// One block of 32 activations: x ~= d * qs[j], qs in -127..127 (symmetric, so -qs never
+// overflows), sum = the sum of qs, which turns a dot product with unsigned weight codes
+// u = q + bias back into the signed one: dot(u - bias, qs) = dot(u, qs) - bias * sum.
+// 40 bytes per 32 values: 10 bits per activation.
+constexpr int qk8_act = 32;
+struct block_q8_act {
+    float d;
+    int32_t sum;
+    int8_t qs[qk8_act];
+};
+static_assert(sizeof(block_q8_act) == 40, "block_q8_act must be 40 bytes");
+
 struct dtype_traits {
     const char* name;
     int block_size;        // elements per block (1 for plain floats)

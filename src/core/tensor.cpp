@@ -38,6 +38,19 @@ bool dtype_from_name(std::string_view name, dtype& out) {
     return false;
 }
 
+const char* tensor_layout_name(uint32_t raw) {
+    switch (static_cast<tensor_layout>(raw)) {
+        case tensor_layout::plain: return "plain";
+        case tensor_layout::rows8: return "rows8";
+    }
+    return nullptr;
+}
+
+size_t tensor_layout_bytes(dtype t, tensor_layout l, int64_t k, int64_t rows) {
+    if (l == tensor_layout::rows8) rows = (rows + rows8_group - 1) / rows8_group * rows8_group;
+    return dtype_row_bytes(t, k) * static_cast<size_t>(rows);
+}
+
 bool tensor::is_contiguous() const {
     if (nb[0] != dtype_info(type).block_bytes) return false;
     if (nb[1] != row_bytes()) return false;
@@ -45,10 +58,11 @@ bool tensor::is_contiguous() const {
     return nb[3] == nb[2] * static_cast<size_t>(ne[2]);
 }
 
-tensor tensor_make(std::string name, dtype type, int n_dims, const int64_t* ne, void* data) {
+tensor tensor_make(std::string name, dtype type, int n_dims, const int64_t* ne, void* data, tensor_layout layout) {
     tensor t;
     t.name = std::move(name);
     t.type = type;
+    t.layout = layout;
     t.n_dims = n_dims;
     for (int i = 0; i < n_dims; ++i) t.ne[i] = ne[i];
     const auto& tr = dtype_info(type);
@@ -69,6 +83,10 @@ tensor tensor_view_rows(const tensor& t, int64_t first, int64_t count) {
     if (first < 0 || count < 0 || first + count > t.ne[1]) {
         throw std::out_of_range(fmt::format("view of rows [{}, {}) outside tensor {} with {} rows",
                                             first, first + count, t.name, t.ne[1]));
+    }
+    if (t.layout == tensor_layout::rows8 && first % rows8_group != 0) {
+        throw std::out_of_range(fmt::format("view of rows [{}, {}) of rows8 tensor {} must start on a multiple of 8",
+                                            first, first + count, t.name));
     }
     tensor v = t;
     v.ne[1] = count;

@@ -19,8 +19,18 @@ constexpr int max_dims = 4;
 // quantized kernels; the value is stored per tensor in the file.
 enum class tensor_layout : uint32_t {
     plain = 0,
-    rows8 = 1,  // 8-row interleaved blocks (core/dtype.h: block_q8_0x8, block_q4_0x8, ...)
+    rows8 = 1,  // 8-row interleaved blocks (core/dtype.h: block_q8_0x8, block_q4_0x8, block_q4_kx8)
 };
+
+// Rows per interleaved group of the rows8 layout.
+constexpr int64_t rows8_group = 8;
+
+// "plain" | "rows8"; nullptr for a value not in the enum.
+const char* tensor_layout_name(uint32_t raw);
+
+// Bytes of a 2-D [rows, k] matrix of type t in layout l: rows8 pads the row count up to a multiple
+// of 8 (a group block holds 8 rows' blocks, so a group is exactly 8 plain rows' bytes).
+size_t tensor_layout_bytes(dtype t, tensor_layout l, int64_t k, int64_t rows);
 
 struct tensor {
     std::string name;
@@ -34,21 +44,28 @@ struct tensor {
     int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
     int64_t n_rows() const { return ne[1] * ne[2] * ne[3]; }
     size_t row_bytes() const { return dtype_row_bytes(type, ne[0]); }
-    size_t n_bytes() const { return row_bytes() * static_cast<size_t>(n_rows()); }
+    // Rows8 tensors are 2-D; their row count is padded to a multiple of 8 in memory.
+    size_t n_bytes() const { return tensor_layout_bytes(type, layout, ne[0], n_rows()); }
+    // Bytes of one 8-row group of a rows8 tensor.
+    size_t group_bytes() const { return row_bytes() * static_cast<size_t>(rows8_group); }
     bool is_contiguous() const;
 
     template <typename T> T* data_as() const { return static_cast<T*>(data); }
-    // Pointer to row i1 of the 2-D slice (i2, i3).
+    // Pointer to row i1 of the 2-D slice (i2, i3). Plain layout only: rows8 rows are interleaved
+    // (quant_unpack_row_rows8 in quant/pack.h extracts one).
     void* row(int64_t i1, int64_t i2 = 0, int64_t i3 = 0) const {
         return static_cast<char*>(data) + i1 * nb[1] + i2 * nb[2] + i3 * nb[3];
     }
 };
 
 // A contiguous tensor over `data` with the given shape (n_dims = count of ne given).
-tensor tensor_make(std::string name, dtype type, int n_dims, const int64_t* ne, void* data);
+// A rows8 tensor must be 2-D with a type that has a rows8 packing (not checked here; the reader does).
+tensor tensor_make(std::string name, dtype type, int n_dims, const int64_t* ne, void* data,
+                   tensor_layout layout = tensor_layout::plain);
 tensor tensor_make_2d(std::string name, dtype type, int64_t ne0, int64_t ne1, void* data);
 
-// A view of rows [first, first + count) of a 2-D tensor (no copy).
+// A view of rows [first, first + count) of a 2-D tensor (no copy). For rows8, first must be a
+// multiple of 8 (a whole group).
 tensor tensor_view_rows(const tensor& t, int64_t first, int64_t count);
 
 // "[64, 512]" style shape string for messages.

@@ -1,5 +1,6 @@
 #include "formats/gguf_import.h"
 
+#include <cmath>
 #include <filesystem>
 #include <vector>
 
@@ -46,9 +47,18 @@ struct gguf_arch {
     std::vector<gguf_hparam> extra_hparams;
 };
 
+// llama: Mistral-style GGUFs may carry a sliding window (kiln honours it on every layer; llama.cpp's
+// llama graph ignores it). gemma2: soft-caps and window, with llama.cpp's defaults when absent.
 const std::vector<gguf_arch>& gguf_archs() {
     static const std::vector<gguf_arch> archs = {
-        {"llama", "llama", "interleaved", {}},
+        {"llama", "llama", "interleaved",
+         {{"attention.sliding_window", "attn.sliding_window", hparam_kind::integer, false}}},
+        {"qwen2", "qwen2", "half", {}},
+        {"qwen3", "qwen3", "half", {}},
+        {"gemma2", "gemma2", "half",
+         {{"attention.sliding_window", "attn.sliding_window", hparam_kind::integer, false},
+          {"attn_logit_softcapping", "attn.logit_softcap", hparam_kind::real, false},
+          {"final_logit_softcapping", "model.final_logit_softcap", hparam_kind::real, false}}},
     };
     return archs;
 }
@@ -77,6 +87,38 @@ void import_hparam(const gguf_file& g, const std::string& arch, const gguf_hpara
     out.set_int(h.kiln_key, v);
 }
 
+// <arch>.rope.scaling.type: none, or linear (positions divided by the factor). Llama 3's scaling
+// comes as the rope_freqs.weight tensor instead (see import_rope_freqs).
+void import_rope_scaling(const gguf_file& g, const std::string& arch, metadata& out) {
+    const std::string type_key = arch + ".rope.scaling.type";
+    const std::string type = g.find(type_key) ? g.get_str(type_key) : "none";
+    if (type == "none") return;
+    if (type != "linear") fail("{}: key '{}' = '{}' is not supported (none, linear)", g.path(), type_key, type);
+    const std::string factor_key = arch + ".rope.scaling.factor";
+    if (!g.find(factor_key)) fail("{}: key '{}' is missing (needed by rope scaling type linear)", g.path(), factor_key);
+    const double factor = g.get_float(factor_key);
+    if (!(factor > 0.0) || std::isinf(factor)) {
+        fail("{}: key '{}' = {} is not a positive number", g.path(), factor_key, factor);
+    }
+    out.set_float("rope.freq_scale", 1.0 / factor);
+}
+
+// Gemma 2 as llama.cpp runs it: soft-caps 50 and 30 and window 4096 unless the file says otherwise,
+// the window on even layers, queries scaled by 1/sqrt(head_dim) except in the 46-layer (27B)
+// model, whose query_pre_attn_scalar is n_embd / n_head.
+void import_gemma2(metadata& out) {
+    if (!out.has("attn.logit_softcap")) out.set_float("attn.logit_softcap", 50.0);
+    if (!out.has("model.final_logit_softcap")) out.set_float("model.final_logit_softcap", 30.0);
+    if (!out.has("attn.sliding_window")) out.set_int("attn.sliding_window", 4096);
+    const int64_t n_layer = out.get_int("model.n_layer");
+    std::vector<int32_t> sliding(static_cast<size_t>(n_layer));
+    for (int64_t i = 0; i < n_layer; ++i) sliding[static_cast<size_t>(i)] = i % 2 == 0 ? 1 : 0;
+    out.set("attn.sliding_window_layers", std::move(sliding));
+    const int64_t query_scalar = n_layer == 46 ? out.get_int("model.n_embd") / out.get_int("model.n_head")
+                                               : out.get_int("model.head_dim");
+    out.set_float("attn.scale", 1.0 / std::sqrt(static_cast<double>(query_scalar)));
+}
+
 void import_hparams(const gguf_file& g, const gguf_arch& a, metadata& out) {
     for (const auto& h : common_hparams) import_hparam(g, a.name, h, out);
     for (const auto& h : a.extra_hparams) import_hparam(g, a.name, h, out);
@@ -95,6 +137,8 @@ void import_hparams(const gguf_file& g, const gguf_arch& a, metadata& out) {
     if (!out.has("rope.n_rot")) out.set_int("rope.n_rot", out.get_int("model.head_dim"));
     out.set_str("rope.pairing", a.rope_pairing);
     out.set_str("model.arch", a.kiln_arch);
+    import_rope_scaling(g, a.name, out);
+    if (std::string(a.name) == "gemma2") import_gemma2(out);
 }
 
 bool dtype_from_ggml(uint32_t ggml_type, dtype& out) {
@@ -131,76 +175,26 @@ source_tensor import_tensor(const gguf_file& g, const gguf_tensor& t) {
     return s;
 }
 
-// A special token id: -1 when absent (or stored as u32 0xFFFFFFFF, GGUF's
-// "none"), otherwise it must name a token.
-int64_t special_id(const gguf_file& g, const std::string& key, size_t n_tokens) {
-    if (!g.find(key)) return -1;
-    const int64_t id = g.get_int(key);
-    if (id == -1 || id == 0xFFFFFFFFll) return -1;
-    if (id < 0 || static_cast<uint64_t>(id) >= n_tokens) {
-        fail("{}: key '{}' = {} is outside the vocabulary of {} tokens", g.path(), key, id, n_tokens);
+// Llama 3.1 RoPE scaling: llama.cpp's converter stores the per-pair frequency divisors as the
+// tensor rope_freqs.weight [n_rot / 2]; KILN keeps them as the metadata key rope.freq_factors.
+void import_rope_freqs(const gguf_file& g, const gguf_tensor& t, metadata& out) {
+    const int64_t n_pairs = out.get_int("rope.n_rot") / 2;
+    if (t.n_dims != 1 || static_cast<int64_t>(t.ne[0]) != n_pairs) {
+        fail("{}: tensor 'rope_freqs.weight' has {} dimension(s) of {} elements, expected [{}] "
+             "(rope.dimension_count / 2)", g.path(), t.n_dims, t.ne[0], n_pairs);
     }
-    return id;
+    dtype type;
+    if (!dtype_from_ggml(t.type, type) || dtype_info(type).quantized) {
+        fail("{}: tensor 'rope_freqs.weight' has ggml type {}, expected F32", g.path(), ggml_type_name(t.type));
+    }
+    std::vector<float> factors(static_cast<size_t>(n_pairs));
+    row_to_f32(type, t.data, factors.data(), n_pairs);
+    out.set("rope.freq_factors", std::move(factors));
 }
 
 }  // namespace
 
-bool gguf_tokenizer_to_metadata(const gguf_file& g, metadata& out) {
-    const std::string model = g.get_str("tokenizer.ggml.model", "");
-    if (model.empty() || model == "none" || model == "no_vocab") return false;
-
-    std::string kind;
-    bool add_bos_default = false, add_space_default = false;
-    if (model == "llama") {
-        kind = "spm";
-        add_bos_default = true;
-        add_space_default = true;
-    } else if (model == "gpt2") {
-        kind = "bpe";
-    } else {
-        fail("{}: tokenizer model '{}' is not supported (supported: llama (sentencepiece), gpt2 (byte-level BPE))",
-             g.path(), model);
-    }
-
-    std::vector<std::string> tokens = g.get_str_array("tokenizer.ggml.tokens");
-    const size_t n = tokens.size();
-    if (n == 0) fail("{}: key 'tokenizer.ggml.tokens' is empty", g.path());
-    if (g.find("tokenizer.ggml.scores")) {
-        std::vector<float> scores = g.get_f32_array("tokenizer.ggml.scores");
-        if (scores.size() != n) {
-            fail("{}: tokenizer.ggml.scores has {} entries for {} tokens", g.path(), scores.size(), n);
-        }
-        out.set("tokenizer.scores", std::move(scores));
-    }
-    if (g.find("tokenizer.ggml.token_type")) {
-        std::vector<int32_t> types = g.get_i32_array("tokenizer.ggml.token_type");
-        if (types.size() != n) {
-            fail("{}: tokenizer.ggml.token_type has {} entries for {} tokens", g.path(), types.size(), n);
-        }
-        out.set("tokenizer.token_type", std::move(types));
-    }
-    if (g.find("tokenizer.ggml.merges")) out.set("tokenizer.merges", g.get_str_array("tokenizer.ggml.merges"));
-
-    out.set_str("tokenizer.model", kind);
-    out.set_int("tokenizer.bos_id", special_id(g, "tokenizer.ggml.bos_token_id", n));
-    out.set_int("tokenizer.eos_id", special_id(g, "tokenizer.ggml.eos_token_id", n));
-    out.set_int("tokenizer.unk_id", special_id(g, "tokenizer.ggml.unknown_token_id", n));
-    out.set_int("tokenizer.pad_id", special_id(g, "tokenizer.ggml.padding_token_id", n));
-    out.set_bool("tokenizer.add_bos", g.get_bool("tokenizer.ggml.add_bos_token", add_bos_default));
-    out.set_bool("tokenizer.add_eos", g.get_bool("tokenizer.ggml.add_eos_token", false));
-    out.set_bool("tokenizer.add_space_prefix", g.get_bool("tokenizer.ggml.add_space_prefix", add_space_default));
-    if (g.find("tokenizer.ggml.pre")) out.set_str("tokenizer.pre", g.get_str("tokenizer.ggml.pre"));
-    if (g.find("tokenizer.chat_template")) out.set_str("tokenizer.chat_template", g.get_str("tokenizer.chat_template"));
-    out.set("tokenizer.tokens", std::move(tokens));
-    return true;
-}
-
-metadata gguf_import_vocab(const std::string& path) {
-    const auto g = gguf_open(path);
-    metadata m;
-    if (!gguf_tokenizer_to_metadata(*g, m)) fail("{}: the file has no tokenizer (tokenizer.ggml.model is missing)", path);
-    return m;
-}
+// gguf_tokenizer_to_metadata and gguf_import_vocab: src/formats/gguf_tokenizer.cpp.
 
 source_model gguf_import(const std::string& path) {
     const auto g = gguf_open(path);
@@ -217,7 +211,13 @@ source_model gguf_import(const std::string& path) {
     import_hparams(*g, arch, m.meta);
 
     m.tensors.reserve(g->tensors().size());
-    for (const gguf_tensor& t : g->tensors()) m.tensors.push_back(import_tensor(*g, t));
+    for (const gguf_tensor& t : g->tensors()) {
+        if (t.name == "rope_freqs.weight") {
+            import_rope_freqs(*g, t, m.meta);
+            continue;
+        }
+        m.tensors.push_back(import_tensor(*g, t));
+    }
 
     int64_t n_vocab = 0;
     if (has_tokenizer) {

@@ -1,5 +1,6 @@
 // Importer for Hugging Face model directories (config.json, *.safetensors,
-// tokenizer files) of the architectures in its table (currently llama).
+// tokenizer files) of the architectures in hf_config.cpp's table (llama, mistral,
+// qwen2, qwen3, gemma2).
 // Weight matrices point into the mapped safetensors files; Q/K rows are kept
 // in Hugging Face's order and recorded as rope.pairing "half".
 #pragma once
@@ -15,5 +16,8 @@ namespace kiln {
 // tensor or one whose shape disagrees with config.json, a vocabulary size
 // that differs from config.json's vocab_size.
 source_model hf_import(const std::string& dir);
+
+// The model without its tokenizer: config.json and the checkpoint only (no tokenizer.* keys).
+source_model hf_import_weights(const std::string& dir);
 
 }  // namespace kiln

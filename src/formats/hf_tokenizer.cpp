@@ -10,6 +10,8 @@
 
 #include "core/error.h"
 #include "formats/spm_proto.h"
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace kiln {
 
@@ -27,6 +29,12 @@ struct hf_vocab {
     std::vector<int32_t> types;
     int64_t bos = -1, eos = -1, unk = -1, pad = -1;
     bool add_space_prefix = false;
+    // Byte-level BPE only: merges by rank and the pre-tokenizer family.
+    bool byte_level = false;
+    std::vector<std::string> merges;
+    std::string pre;
+    bool family_add_bos = false;
+    std::optional<bool> ignore_merges;  // set when it differs from the family's default
 
     void push(std::string text, float score, int32_t type) {
         tokens.push_back(std::move(text));
@@ -85,6 +93,11 @@ void apply_added_tokens(hf_vocab& v, const std::vector<hf_added_token>& added, c
         const int32_t type = a.special ? type_control : type_user_defined;
         const auto n = static_cast<int64_t>(v.tokens.size());
         if (a.id < n) {
+            // A byte-level vocabulary spells the same text in GPT-2's byte alphabet; the added
+            // token is matched in raw text, so it keeps the raw form (as GGUF converters store it).
+            if (v.byte_level && v.tokens[a.id] != a.content && v.tokens[a.id] == bytes_to_unicode(a.content)) {
+                v.tokens[a.id] = a.content;
+            }
             if (v.tokens[a.id] != a.content) {
                 fail("{}: added token {} '{}' conflicts with vocabulary token '{}'", source, a.id, a.content,
                      v.tokens[a.id]);
@@ -118,23 +131,25 @@ hf_vocab vocab_from_spm(const std::string& path) {
     return v;
 }
 
+// The steps of a tokenizer.json node that may be a Sequence.
+std::vector<json> sequence_steps(const json& node, const char* list_key) {
+    std::vector<json> out;
+    if (!node.is_object()) return out;
+    if (node.value("type", "") == "Sequence" && node.contains(list_key) && node[list_key].is_array()) {
+        for (const json& s : node[list_key]) out.push_back(s);
+    } else {
+        out.push_back(node);
+    }
+    return out;
+}
+
 // Whether tokenizer.json prepends U+2581 to the text: a Prepend normalizer (Llama-2 style) or a
 // Metaspace pre-tokenizer that adds a prefix space.
 bool tokenizer_json_adds_space_prefix(const json& tj) {
-    auto steps = [](const json& node, const char* list_key) {
-        std::vector<json> out;
-        if (!node.is_object()) return out;
-        if (node.value("type", "") == "Sequence" && node.contains(list_key) && node[list_key].is_array()) {
-            for (const json& s : node[list_key]) out.push_back(s);
-        } else {
-            out.push_back(node);
-        }
-        return out;
-    };
-    for (const json& n : steps(tj.value("normalizer", json()), "normalizers")) {
+    for (const json& n : sequence_steps(tj.value("normalizer", json()), "normalizers")) {
         if (n.value("type", "") == "Prepend" && n.value("prepend", "") == "\xE2\x96\x81") return true;
     }
-    for (const json& p : steps(tj.value("pre_tokenizer", json()), "pretokenizers")) {
+    for (const json& p : sequence_steps(tj.value("pre_tokenizer", json()), "pretokenizers")) {
         if (p.value("type", "") != "Metaspace") continue;
         if (p.contains("prepend_scheme")) return p.value("prepend_scheme", "") != "never";
         return p.value("add_prefix_space", true);
@@ -145,6 +160,97 @@ bool tokenizer_json_adds_space_prefix(const json& tj) {
 bool tokenizer_json_is_byte_level(const json& tj) {
     const std::string dump = tj.value("pre_tokenizer", json()).dump() + tj.value("decoder", json()).dump();
     return dump.find("\"ByteLevel\"") != std::string::npos;
+}
+
+// The pre-tokenizer family a byte-level tokenizer.json describes: its Split regexes (and the
+// regex ByteLevel itself applies) must be exactly those of a known family.
+const pre_family& byte_level_family(const json& tj, bool ignore_merges, const std::string& path) {
+    std::vector<std::string> regexes;
+    bool byte_level = false;
+    for (const json& p : sequence_steps(tj.value("pre_tokenizer", json()), "pretokenizers")) {
+        const std::string type = p.value("type", "");
+        if (type == "Split") {
+            const json& pat = p.value("pattern", json());
+            if (!pat.is_object() || !pat.contains("Regex") || !pat["Regex"].is_string()) {
+                fail("{}: pre_tokenizer Split with pattern {} is not supported (expected a Regex)", path, pat.dump());
+            }
+            if (p.value("behavior", "") != "Isolated" || p.value("invert", false)) {
+                fail("{}: pre_tokenizer Split behavior '{}' (invert {}) is not supported (expected Isolated)", path,
+                     p.value("behavior", ""), p.value("invert", false));
+            }
+            regexes.push_back(pat["Regex"].get<std::string>());
+        } else if (type == "ByteLevel") {
+            if (p.value("add_prefix_space", false)) {
+                fail("{}: pre_tokenizer ByteLevel with add_prefix_space is not supported", path);
+            }
+            if (p.value("use_regex", true)) regexes.push_back(pre_regex_byte_level());
+            byte_level = true;
+        } else if (type == "Digits") {
+            regexes.push_back(p.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+");
+        } else {
+            fail("{}: pre_tokenizer step '{}' is not supported in a byte-level tokenizer", path,
+                 type.empty() ? p.dump() : type);
+        }
+    }
+    if (!byte_level) fail("{}: a byte-level BPE tokenizer.json needs a ByteLevel pre_tokenizer", path);
+    const pre_family* f = pre_family_match(regexes, ignore_merges);
+    if (!f) {
+        std::string list;
+        for (const auto& r : regexes) list += (list.empty() ? "'" : ", '") + r + "'";
+        fail("{}: the pre_tokenizer (regexes {}) matches no known pre-tokenizer family (known: {})", path, list,
+             pre_family_names());
+    }
+    return *f;
+}
+
+// A byte-level BPE (GPT-2 family) from tokenizer.json: the vocabulary and merges as they are,
+// the pre-tokenizer named by family.
+hf_vocab byte_level_vocab_from_tokenizer_json(const json& tj, const std::string& path) {
+    const json& model = tj.at("model");
+    for (const json& n : sequence_steps(tj.value("normalizer", json()), "normalizers")) {
+        // NFC is accepted but not applied, as llama.cpp does not: text already in NFC (nearly all
+        // text) tokenizes identically.
+        const std::string type = n.value("type", "");
+        if (type != "NFC") fail("{}: normalizer '{}' is not supported in a byte-level tokenizer", path, n.dump());
+    }
+    const json& vocab = model.at("vocab");
+    if (!vocab.is_object() || vocab.empty()) fail("{}: model.vocab is not a non-empty object", path);
+    const size_t n = vocab.size();
+    hf_vocab v;
+    v.byte_level = true;
+    v.tokens.resize(n);
+    v.scores.assign(n, 0.0f);
+    v.types.assign(n, type_normal);
+    std::vector<bool> seen(n, false);
+    for (const auto& [text, id] : vocab.items()) {
+        if (!id.is_number_unsigned() || id.get<uint64_t>() >= n || seen[id.get<size_t>()]) {
+            fail("{}: vocab token '{}' has id {}; ids must be 0..{} without repeats", path, text, id.dump(), n - 1);
+        }
+        seen[id.get<size_t>()] = true;
+        v.tokens[id.get<size_t>()] = text;
+    }
+    const json& merges = model.value("merges", json::array());
+    v.merges.reserve(merges.size());
+    for (size_t rank = 0; rank < merges.size(); ++rank) {
+        const json& m = merges[rank];
+        if (m.is_string()) {
+            v.merges.push_back(m.get<std::string>());
+        } else if (m.is_array() && m.size() == 2 && m[0].is_string() && m[1].is_string()) {
+            v.merges.push_back(m[0].get<std::string>() + " " + m[1].get<std::string>());
+        } else {
+            fail("{}: merge {} is neither 'a b' nor [a, b]", path, rank);
+        }
+        const std::string& s = v.merges.back();
+        const size_t sp = s.size() > 1 ? s.find(' ', 1) : std::string::npos;
+        if (sp == std::string::npos || sp + 1 >= s.size()) fail("{}: merge {} '{}' is not of the form 'a b'", path, rank, s);
+    }
+    const json& ignore = model.value("ignore_merges", json(false));
+    if (!ignore.is_boolean()) fail("{}: model.ignore_merges is not true or false", path);
+    const pre_family& family = byte_level_family(tj, ignore.get<bool>(), path);
+    v.pre = family.names[0];
+    v.family_add_bos = family.add_bos;
+    if (family.ignore_merges != ignore.get<bool>()) v.ignore_merges = ignore.get<bool>();
+    return v;
 }
 
 // A sentencepiece-style BPE from tokenizer.json. kiln's spm tokenizer repeatedly merges the
@@ -158,8 +264,11 @@ hf_vocab vocab_from_tokenizer_json(const json& tj, const std::string& path) {
     const json& model = tj.at("model");
     const std::string type = model.value("type", "");
     if (type != "BPE") fail("{}: tokenizer.json model type '{}' is not supported (expected BPE)", path, type);
-    if (!model.value("byte_fallback", false) || tokenizer_json_is_byte_level(tj)) {
-        fail("{}: byte-level BPE tokenizer.json not supported yet", path);
+    if (tokenizer_json_is_byte_level(tj)) return byte_level_vocab_from_tokenizer_json(tj, path);
+    if (!model.value("byte_fallback", false)) {
+        fail("{}: BPE tokenizer.json is neither byte-level (ByteLevel pre-tokenizer) nor sentencepiece-style "
+             "(byte_fallback)",
+             path);
     }
 
     const json& vocab = model.at("vocab");
@@ -321,15 +430,29 @@ void hf_tokenizer_to_metadata(const std::string& dir_str, metadata& meta) {
         *s.id = id;
     }
 
-    meta.set_str("tokenizer.model", "spm");
+    meta.set_str("tokenizer.model", v.byte_level ? "bpe" : "spm");
     meta.set("tokenizer.tokens", std::move(v.tokens));
-    meta.set("tokenizer.scores", std::move(v.scores));
+    if (v.byte_level) {
+        meta.erase("tokenizer.scores");
+        meta.set("tokenizer.merges", std::move(v.merges));
+        meta.set_str("tokenizer.pre", v.pre);
+        if (v.ignore_merges) meta.set_bool("tokenizer.ignore_merges", *v.ignore_merges);
+        else meta.erase("tokenizer.ignore_merges");
+    } else {
+        meta.set("tokenizer.scores", std::move(v.scores));
+        meta.erase("tokenizer.merges");
+        meta.erase("tokenizer.pre");
+        meta.erase("tokenizer.ignore_merges");
+    }
     meta.set("tokenizer.token_type", std::move(v.types));
     meta.set_int("tokenizer.bos_id", v.bos);
     meta.set_int("tokenizer.eos_id", v.eos);
     meta.set_int("tokenizer.unk_id", v.unk);
     meta.set_int("tokenizer.pad_id", v.pad);
-    meta.set_bool("tokenizer.add_bos", config_bool(cfg, "add_bos_token", v.bos >= 0, cfg_name));
+    // Without add_bos_token, a sentencepiece model adds its BOS; a byte-level one as its family does
+    // (Llama 3 does; GPT-2 and Qwen do not).
+    const bool add_bos_default = v.bos >= 0 && (!v.byte_level || v.family_add_bos);
+    meta.set_bool("tokenizer.add_bos", config_bool(cfg, "add_bos_token", add_bos_default, cfg_name) && v.bos >= 0);
     meta.set_bool("tokenizer.add_eos", config_bool(cfg, "add_eos_token", false, cfg_name));
     meta.set_bool("tokenizer.add_space_prefix", v.add_space_prefix);
     if (auto t = chat_template(cfg, dir, cfg_name)) meta.set_str("tokenizer.chat_template", std::move(*t));

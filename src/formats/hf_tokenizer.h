@@ -1,8 +1,10 @@
 // The tokenizer of a Hugging Face model directory, as KILN tokenizer.* keys.
 // Sources, by preference: tokenizer.model (sentencepiece protobuf), else a
-// tokenizer.json whose model is a sentencepiece-style BPE (byte_fallback);
-// tokenizer_config.json adds special tokens, add_bos/add_eos and the chat
-// template. Byte-level BPE tokenizer.json files are refused for now.
+// tokenizer.json whose model is a byte-level BPE (ByteLevel pre-tokenizer; its
+// family is recognised from the pre_tokenizer's regexes, docs/FORMAT.md) or a
+// sentencepiece-style BPE (byte_fallback); tokenizer_config.json adds special
+// tokens, add_bos/add_eos and the chat template. Other tokenizer kinds are
+// refused with an error naming what is not supported.
 #pragma once
 
 #include <string>

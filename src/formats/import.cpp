@@ -1,4 +1,5 @@
 #include "formats/import.h"
+#include "quant/recipe.h"
 
 #include <cstdio>
 #include <cstring>
@@ -50,6 +51,7 @@ source_model kiln_as_source(const std::string& path) {
         source_tensor t;
         t.name = e.t.name;
         t.type = e.t.type;
+        t.layout = e.t.layout;
         t.n_dims = e.t.n_dims;
         for (int i = 0; i < 4; ++i) t.ne[i] = e.t.ne[i];
         t.data = e.t.data;
@@ -95,7 +97,9 @@ source_model model_import(const std::string& path, const std::string& tokenizer_
 std::shared_ptr<kiln_file> model_file_open(const std::string& path, const model_open_options& opt) {
     const model_format f = model_format_detect(path);
     if (f == model_format::kiln) return kiln_file::open(path, opt.use_mmap);
-    const source_model m = model_import(path, opt.tokenizer_path);
+    source_model m = model_import(path, opt.tokenizer_path);
+    // GGUF Q8_0/Q4_0 matrices are repacked (losslessly) to rows8 so they run on the integer kernels.
+    recipe_pack(m);
     const int fd = kiln_write_memfd(m, path);
     auto file = kiln_file::from_mapped(mapped_file::from_fd(fd, path, opt.use_mmap));
     if (opt.announce_conversion) {

@@ -8,6 +8,7 @@
 #include "formats/byte_reader.h"
 #include "formats/checksum.h"
 #include "formats/kiln_format.h"
+#include "quant/pack.h"
 
 namespace kiln {
 
@@ -108,10 +109,13 @@ std::vector<kiln_tensor_entry> read_directory(const mapped_file& f, const kiln_h
         if (!names.insert(name).second) fail("{}: tensor '{}' appears twice", file, name);
         const dtype_traits* tr = dtype_info(type);
         if (!tr) fail("{}: tensor '{}' has unsupported type {}", file, name, type);
-        if (layout != static_cast<uint32_t>(tensor_layout::plain)) {
-            fail("{}: tensor '{}' has unsupported layout {}", file, name, layout);
-        }
+        if (tensor_layout_name(layout) == nullptr) fail("{}: tensor '{}' has unsupported layout {}", file, name, layout);
         if (n_dims < 1 || n_dims > 4) fail("{}: tensor '{}' has {} dimensions (1..4 allowed)", file, name, n_dims);
+        const bool rows8 = layout == static_cast<uint32_t>(tensor_layout::rows8);
+        if (rows8 && !quant_has_rows8(static_cast<dtype>(type))) {
+            fail("{}: tensor '{}' has layout rows8, which type {} does not have", file, name, tr->name);
+        }
+        if (rows8 && n_dims != 2) fail("{}: tensor '{}' has layout rows8 but {} dimensions (2 required)", file, name, n_dims);
         uint64_t n_elem = 1;
         for (uint32_t d = 0; d < 4; ++d) {
             if (ne[d] == 0 || (d >= n_dims && ne[d] != 1) || ne[d] > (uint64_t(1) << 40)) {
@@ -124,9 +128,12 @@ std::vector<kiln_tensor_entry> read_directory(const mapped_file& f, const kiln_h
             fail("{}: tensor '{}' row length {} is not a multiple of the {} block size {}", file, name, ne[0],
                  tr->name, tr->block_size);
         }
-        const uint64_t expect = n_elem / static_cast<uint64_t>(tr->block_size) * tr->block_bytes;
+        // rows8 pads the row count up to a multiple of 8 (2-D, so the rows are ne[1]).
+        const uint64_t n_rows_stored = rows8 ? (ne[1] + 7) / 8 * 8 : n_elem / ne[0];
+        const uint64_t expect = ne[0] / static_cast<uint64_t>(tr->block_size) * tr->block_bytes * n_rows_stored;
         if (n_bytes != expect) {
-            fail("{}: tensor '{}' has {} bytes but its {} shape needs {}", file, name, n_bytes, tr->name, expect);
+            fail("{}: tensor '{}' has {} bytes but its {} {} shape needs {}", file, name, n_bytes, tr->name,
+                 tensor_layout_name(layout), expect);
         }
         if (offset % h.alignment != 0) fail("{}: tensor '{}' offset {} is not aligned to {}", file, name, offset, h.alignment);
         if (offset < h.data_offset || offset - h.data_offset > h.data_size ||
@@ -137,7 +144,7 @@ std::vector<kiln_tensor_entry> read_directory(const mapped_file& f, const kiln_h
         kiln_tensor_entry e;
         const int64_t ne_signed[4] = {int64_t(ne[0]), int64_t(ne[1]), int64_t(ne[2]), int64_t(ne[3])};
         e.t = tensor_make(name, static_cast<dtype>(type), static_cast<int>(n_dims), ne_signed,
-                          const_cast<uint8_t*>(f.data() + offset));
+                          const_cast<uint8_t*>(f.data() + offset), static_cast<tensor_layout>(layout));
         e.offset = offset;
         e.checksum = sum;
         entries.push_back(std::move(e));

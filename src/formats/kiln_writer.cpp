@@ -15,6 +15,7 @@
 #include "core/progress.h"
 #include "formats/checksum.h"
 #include "formats/kiln_format.h"
+#include "quant/pack.h"
 
 namespace kiln {
 
@@ -94,6 +95,13 @@ void check_source(const source_model& m) {
                  dtype_name(t.type), bs);
         }
         if (!t.data && !t.load) fail("tensor '{}' has no data", t.name);
+        if (t.layout == tensor_layout::rows8 && (!quant_has_rows8(t.type) || t.n_dims != 2)) {
+            fail("tensor '{}': layout rows8 needs a 2-D q8_0, q4_0 or q4_k matrix, not {} {}-D", t.name,
+                 dtype_name(t.type), t.n_dims);
+        }
+        if (tensor_layout_name(static_cast<uint32_t>(t.layout)) == nullptr) {
+            fail("tensor '{}' has unknown layout {}", t.name, static_cast<uint32_t>(t.layout));
+        }
     }
 }
 
@@ -143,7 +151,7 @@ void write_to_fd(const source_model& m, int fd, const std::string& dest, bool pr
         dir.u32(static_cast<uint32_t>(t.name.size()));
         dir.raw(t.name.data(), t.name.size());
         dir.u32(static_cast<uint32_t>(t.type));
-        dir.u32(0);  // layout: plain
+        dir.u32(static_cast<uint32_t>(t.layout));
         dir.u32(static_cast<uint32_t>(t.n_dims));
         for (int i = 0; i < 4; ++i) dir.u64(static_cast<uint64_t>(t.ne[i]));
         dir.u64(offset);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/tensor.h"
 #include "formats/metadata.h"
 
 namespace kiln {
@@ -21,13 +22,16 @@ struct source_tensor {
     dtype type = dtype::f32;
     int n_dims = 0;
     int64_t ne[4] = {1, 1, 1, 1};  // ne[0] = row length (innermost)
+    // How the bytes are arranged: plain, or rows8 (2-D quantized matrices packed by quant_pack_rows8,
+    // rows padded to a multiple of 8); the writer records it per tensor.
+    tensor_layout layout = tensor_layout::plain;
 
-    // Exactly one of these provides the bytes (type `type`, plain row-major layout).
+    // Exactly one of these provides the bytes (type `type`, in `layout`).
     const void* data = nullptr;
     std::function<void(void* dst)> load;
 
     int64_t n_elements() const { return ne[0] * ne[1] * ne[2] * ne[3]; }
-    size_t n_bytes() const { return dtype_row_bytes(type, ne[0]) * static_cast<size_t>(ne[1] * ne[2] * ne[3]); }
+    size_t n_bytes() const { return tensor_layout_bytes(type, layout, ne[0], ne[1] * ne[2] * ne[3]); }
     // Copies the bytes into dst (n_bytes() long).
     void read_into(void* dst) const;
 };

@@ -32,9 +32,12 @@ struct arch_def {
 
 // The builder for an architecture name, or nullptr.
 const arch_def* arch_find(const std::string& name);
-// "llama, ..." for error messages.
+// "llama, qwen2, ..." for error messages.
 std::string arch_list();
 
 extern const arch_def arch_llama;
+extern const arch_def arch_qwen2;
+extern const arch_def arch_qwen3;
+extern const arch_def arch_gemma2;
 
 }  // namespace kiln

@@ -20,6 +20,11 @@ const std::vector<float>& context::eval(const std::vector<int32_t>& tokens, bool
 
 const std::vector<float>& context::eval_at(const std::vector<int32_t>& tokens, const std::vector<int32_t>& pos,
                                            const std::vector<uint8_t>& want_logits) {
+    return eval_at(tokens, pos, want_logits, nullptr);
+}
+
+const std::vector<float>& context::eval_at(const std::vector<int32_t>& tokens, const std::vector<int32_t>& pos,
+                                           const std::vector<uint8_t>& want_logits, const uint8_t* skip_layer) {
     const size_t n = tokens.size();
     if (pos.size() != n || want_logits.size() != n) fail("eval: tokens, positions and logit flags differ in length");
     const int n_vocab = model_->hp.n_vocab;
@@ -43,6 +48,7 @@ const std::vector<float>& context::eval_at(const std::vector<int32_t>& tokens, c
         b.pos = pos.data() + start;
         b.want_logits = want_logits.data() + start;
         b.n = static_cast<int>(len);
+        b.skip_layer = skip_layer;
         model_->arch->forward(*model_, kv_, scratch_, b, logits_.data() + done_out * static_cast<size_t>(n_vocab));
         done_out += static_cast<size_t>(std::count_if(b.want_logits, b.want_logits + len, [](uint8_t w) { return w != 0; }));
     }

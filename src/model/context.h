@@ -34,6 +34,11 @@ public:
     // those with want_logits set. Positions must not leave gaps in the cache.
     const std::vector<float>& eval_at(const std::vector<int32_t>& tokens, const std::vector<int32_t>& pos,
                                       const std::vector<uint8_t>& want_logits);
+    // The same with some layers left out: skip_layer has n_layer entries (nonzero = skipped) or is
+    // nullptr. Self-speculative drafting runs the target this way; the skipped layers' KV entries at
+    // these positions are left as they were, so a later full pass must overwrite them before use.
+    const std::vector<float>& eval_at(const std::vector<int32_t>& tokens, const std::vector<int32_t>& pos,
+                                      const std::vector<uint8_t>& want_logits, const uint8_t* skip_layer);
 
     void truncate(int n_past) { kv_.truncate(n_past); }
     const std::vector<float>& logits() const { return logits_; }

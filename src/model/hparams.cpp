@@ -1,5 +1,7 @@
 #include "model/hparams.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace kiln {
@@ -36,6 +38,30 @@ model_hparams hparams_from_metadata(const metadata& m, const std::string& source
         if (pairing == "interleaved") hp.rope_pair = rope_pairing::interleaved;
         else if (pairing == "half") hp.rope_pair = rope_pairing::half;
         else fail("{}: metadata rope.pairing = '{}' is not one of: interleaved, half", source, pairing);
+        hp.rope_freq_scale = static_cast<float>(m.get_float("rope.freq_scale", 1.0));
+        if (m.has("rope.freq_factors")) hp.rope_freq_factors = m.get_f32_array("rope.freq_factors");
+        const double default_scale = 1.0 / std::sqrt(static_cast<double>(hp.head_dim));
+        hp.attn_scale = static_cast<float>(m.get_float("attn.scale", default_scale));
+        const int64_t window = m.get_int("attn.sliding_window", 0);
+        if (window < 0 || window > (int64_t(1) << 30)) {
+            fail("{}: metadata attn.sliding_window = {} is out of range [0, 2^30]", source, window);
+        }
+        hp.sliding_window = static_cast<int>(window);
+        if (m.has("attn.sliding_window_layers")) {
+            const std::vector<int32_t>& flags = m.get_i32_array("attn.sliding_window_layers");
+            if (flags.size() != static_cast<size_t>(hp.n_layer)) {
+                fail("{}: metadata attn.sliding_window_layers has {} entries for {} layers", source, flags.size(),
+                     hp.n_layer);
+            }
+            for (int32_t f : flags) {
+                if (f != 0 && f != 1) fail("{}: metadata attn.sliding_window_layers holds {}, not 0 or 1", source, f);
+                hp.sliding_layers.push_back(static_cast<uint8_t>(f));
+            }
+        } else {
+            hp.sliding_layers.assign(static_cast<size_t>(hp.n_layer), 1);
+        }
+        hp.attn_softcap = static_cast<float>(m.get_float("attn.logit_softcap", 0.0));
+        hp.final_softcap = static_cast<float>(m.get_float("model.final_logit_softcap", 0.0));
     } catch (const error& e) {
         // getters name the key; add the file
         if (std::string(e.what()).rfind(source, 0) == 0) throw;
@@ -50,6 +76,27 @@ model_hparams hparams_from_metadata(const metadata& m, const std::string& source
     if (!(hp.norm_eps > 0.0f) || !(hp.rope_theta > 0.0f)) {
         fail("{}: model.norm_eps and rope.theta must be positive", source);
     }
+    if (!hp.rope_freq_factors.empty()) {
+        if (hp.rope_freq_factors.size() != static_cast<size_t>(hp.rope_n_rot / 2)) {
+            fail("{}: metadata rope.freq_factors has {} entries, expected rope.n_rot / 2 = {}", source,
+                 hp.rope_freq_factors.size(), hp.rope_n_rot / 2);
+        }
+        for (float f : hp.rope_freq_factors) {
+            if (!(f > 0.0f) || std::isinf(f)) {
+                fail("{}: metadata rope.freq_factors holds {}, not a positive number", source, f);
+            }
+        }
+    }
+    auto positive = [&](float v, const char* key, bool zero_ok) {
+        if (std::isnan(v) || std::isinf(v) || v < 0.0f || (!zero_ok && v == 0.0f)) {
+            fail("{}: metadata {} = {} must be {}", source, key, v,
+                 zero_ok ? "finite and not negative" : "positive and finite");
+        }
+    };
+    positive(hp.rope_freq_scale, "rope.freq_scale", false);
+    positive(hp.attn_scale, "attn.scale", false);
+    positive(hp.attn_softcap, "attn.logit_softcap", true);
+    positive(hp.final_softcap, "model.final_logit_softcap", true);
     return hp;
 }
 

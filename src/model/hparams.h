@@ -1,7 +1,9 @@
 // Hyper-parameters of a model, read from KILN metadata (docs/FORMAT.md).
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "formats/metadata.h"
 #include "ops/ops.h"
@@ -24,6 +26,13 @@ struct model_hparams {
     float rope_theta = 10000.0f;
     int rope_n_rot = 0;
     rope_pairing rope_pair = rope_pairing::interleaved;
+    float rope_freq_scale = 1.0f;            // rope.freq_scale (linear position scaling)
+    std::vector<float> rope_freq_factors;    // rope.freq_factors: n_rot/2 divisors, or empty
+    float attn_scale = 0.0f;                 // attn.scale (default 1/sqrt(head_dim))
+    int sliding_window = 0;                  // attn.sliding_window, 0 = none
+    std::vector<uint8_t> sliding_layers;     // n_layer flags: layer uses the sliding window
+    float attn_softcap = 0.0f;               // attn.logit_softcap, 0 = none
+    float final_softcap = 0.0f;              // model.final_logit_softcap, 0 = none
 
     int q_dim() const { return n_head * head_dim; }
     int kv_dim() const { return n_head_kv * head_dim; }

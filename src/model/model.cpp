@@ -5,14 +5,25 @@
 
 namespace kiln {
 
+namespace {
+
+// Every graph builder; adding an architecture is a file arch_<name>.cpp and an entry here.
+const arch_def* const all_archs[] = {&arch_llama, &arch_qwen2, &arch_qwen3, &arch_gemma2};
+
+}  // namespace
+
 const arch_def* arch_find(const std::string& name) {
-    for (const arch_def* a : {&arch_llama}) {
+    for (const arch_def* a : all_archs) {
         if (name == a->name) return a;
     }
     return nullptr;
 }
 
-std::string arch_list() { return "llama"; }
+std::string arch_list() {
+    std::string s;
+    for (const arch_def* a : all_archs) s += (s.empty() ? "" : ", ") + std::string(a->name);
+    return s;
+}
 
 const tensor* model_bind(const kiln_file& file, const std::string& name, std::initializer_list<int64_t> ne) {
     const tensor* t = file.find(name);

@@ -23,6 +23,14 @@ struct layer_weights {
     const tensor* ffn_gate = nullptr;
     const tensor* ffn_up = nullptr;
     const tensor* ffn_down = nullptr;
+    // Optional parts, nullptr when the architecture has none (the graph builder's bind decides):
+    const tensor* bq = nullptr;             // attn_q.bias, attn_k.bias, attn_v.bias (Qwen2)
+    const tensor* bk = nullptr;
+    const tensor* bv = nullptr;
+    const tensor* q_norm = nullptr;         // attn_q_norm.weight, attn_k_norm.weight: per-head RMSNorm (Qwen3)
+    const tensor* k_norm = nullptr;
+    const tensor* attn_post_norm = nullptr; // post_attention_norm.weight (Gemma 2)
+    const tensor* ffn_post_norm = nullptr;  // post_ffw_norm.weight (Gemma 2)
 };
 
 struct arch_def;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <string>
@@ -17,7 +18,11 @@
 #include "arch/cpu_dispatch.h"
 #include "core/error.h"
 #include "ops/ops.h"
+#include "ops/matmul_observer.h"
+#include "ops/matmul_dnnl.h"
+#include "ops/matmul_rows8.h"
 #include "ops/ops_check.h"
+#include "quant/pack.h"
 
 namespace kiln {
 
@@ -149,6 +154,7 @@ gemm_fn gemm_for(const cpu_kernels& k, const tensor& w) {
         case dtype::bf16: return k.gemm_bf16;
         case dtype::q8_0: return k.gemm_q8_0;
         case dtype::q4_0: return k.gemm_q4_0;
+        case dtype::q4_k: return k.gemm_q4_k;
     }
     fail("matmul: no kernel for tensor {} of type {}", w.name, static_cast<uint32_t>(w.type));
 }
@@ -160,6 +166,7 @@ row_to_f32_fn to_f32_for(const cpu_kernels& k, const tensor& t) {
         case dtype::bf16: return k.to_f32_bf16;
         case dtype::q8_0: return k.to_f32_q8_0;
         case dtype::q4_0: return k.to_f32_q4_0;
+        case dtype::q4_k: return k.to_f32_q4_k;
     }
     fail("get_rows: no conversion for tensor {} of type {}", t.name, static_cast<uint32_t>(t.type));
 }
@@ -170,6 +177,15 @@ void get_rows(const tensor& table, const int32_t* ids, int64_t n_ids, float* out
     ops_check::get_rows(table, ids, n_ids);
     const row_to_f32_fn convert = to_f32_for(cpu_kernels_get(), table);
     const int64_t n_cols = table.ne[0];
+    if (table.layout == tensor_layout::rows8) {
+        // The tied output matrix doubles as the embedding table: unpack the row's blocks first.
+        parallel_for(n_ids, threads_for(n_ids * n_cols), [&](int64_t i, int) {
+            std::vector<uint8_t> plain(table.row_bytes());
+            quant_unpack_row_rows8(table.type, table.data, table.ne[1], n_cols, ids[i], plain.data());
+            convert(plain.data(), out + i * n_cols, n_cols);
+        });
+        return;
+    }
     parallel_for(n_ids, threads_for(n_ids * n_cols), [&](int64_t i, int) {
         convert(table.row(ids[i]), out + i * n_cols, n_cols);
     });
@@ -237,6 +253,34 @@ void add(const float* a, const float* b, float* out, int64_t n) {
     parallel_chunks(n, [&](int64_t i, int64_t len) { kernel(a + i, b + i, out + i, len); });
 }
 
+void add_bias(float* x, const float* bias, int64_t n_rows, int64_t n) {
+    ops_check::add_bias(n_rows, n);
+    const auto kernel = cpu_kernels_get().add;
+    parallel_for(n_rows, threads_for(n_rows * n), [&](int64_t r, int) { kernel(x + r * n, bias, x + r * n, n); });
+}
+
+// GELU and soft-capping run once per FFN element or logit, far from the matmuls' cost: plain
+// loops in f32 (tanh in float), held to kiln::ref's double-precision result in the tests.
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+    ops_check::length("geglu", n);
+    parallel_chunks(n, [&](int64_t i0, int64_t len) {
+        for (int64_t i = i0; i < i0 + len; ++i) {
+            // 0.5 g (1 + tanh(u)) = g / (1 + exp(-2u)): no cancellation for negative g
+            const float g = gate[i];
+            const float u = 0.7978845608f * (g + 0.044715f * g * g * g);
+            out[i] = g / (1.0f + std::exp(-2.0f * u)) * up[i];
+        }
+    });
+}
+
+void softcap(float* x, int64_t n, float cap) {
+    ops_check::softcap(n, cap);
+    const float inv = 1.0f / cap;
+    parallel_chunks(n, [&](int64_t i0, int64_t len) {
+        for (int64_t i = i0; i < i0 + len; ++i) x[i] = cap * std::tanh(x[i] * inv);
+    });
+}
+
 void mul(const float* a, const float* b, float* out, int64_t n) {
     ops_check::length("mul", n);
     const auto kernel = cpu_kernels_get().mul;
@@ -250,10 +294,30 @@ void mul(const float* a, const float* b, float* out, int64_t n) {
 void matmul(const tensor& w, const float* x, int64_t n_tokens, float* y) {
     ops_check::matrix_2d("matmul", w);
     ops_check::length("matmul", n_tokens);
+    if (matmul_observer_active()) matmul_observe(w, x, n_tokens);  // --calibrate statistics
+    if (w.layout == tensor_layout::rows8) {
+        matmul_rows8(w, x, n_tokens, y);  // int8 activations, integer kernels (ops/matmul_rows8.cpp)
+        return;
+    }
     const int64_t k = w.ne[0], n_out = w.ne[1];
     if (n_tokens == 0 || n_out == 0) return;
-    const gemm_fn gemm = gemm_for(cpu_kernels_get(), w);
+    if (matmul_dnnl(w, x, n_tokens, y)) return;  // f32 prefill: oneDNN where built in (ops/matmul_dnnl.cpp)
+    const cpu_kernels& kern = cpu_kernels_get();
+    const gemm_fn gemm = gemm_for(kern, w);
     const size_t w_stride = w.nb[1];
+    // kiln's own vdpbf16ps kernel measured slower than the exact path here (docs/KERNELS.md): taken
+    // only when asked for with KILN_BF16_DOT=1 (and activations may be rounded).
+    static const bool bf16_dot_wanted = std::getenv("KILN_BF16_DOT") != nullptr && std::string(std::getenv("KILN_BF16_DOT")) == "1";
+    const bool bf16_dot = w.type == dtype::bf16 && n_tokens >= 2 && kern.bf16_dot_native && bf16_dot_wanted &&
+                          !matmul_bf16_exact();
+    thread_local std::vector<uint16_t> xb_storage;
+    const uint16_t* xb = nullptr;
+    if (bf16_dot) {
+        if (xb_storage.size() < static_cast<size_t>(n_tokens * k)) xb_storage.resize(static_cast<size_t>(n_tokens * k));
+        uint16_t* const xb_out = xb_storage.data();  // workers see their own thread_local: share the pointer
+        parallel_for(n_tokens, threads_for(n_tokens * k), [&](int64_t t, int) { kern.round_bf16(x + t * k, xb_out + t * k, k); });
+        xb = xb_out;
+    }
 
     const int64_t tok_block =
         n_tokens == 1 ? 1 : std::min(n_tokens, std::clamp<int64_t>(k_token_block_bytes / (k * 4), 4, 64));
@@ -267,9 +331,33 @@ void matmul(const tensor& w, const float* x, int64_t n_tokens, float* y) {
     parallel_for(n_tok_blocks * n_chunks, nt, [&](int64_t item, int) {
         const int64_t t0 = (item / n_chunks) * tok_block, r0 = (item % n_chunks) * chunk;
         const int64_t n_t = std::min(tok_block, n_tokens - t0), n_r = std::min(chunk, n_out - r0);
-        gemm(w.row(r0), w_stride, n_r, x + t0 * k, k, n_t, k, y + t0 * n_out + r0, n_out);
+        if (bf16_dot) {
+            kern.gemm_bf16_dot(w.row(r0), w_stride, n_r, xb + t0 * k, k, n_t, k, y + t0 * n_out + r0, n_out);
+        } else {
+            gemm(w.row(r0), w_stride, n_r, x + t0 * k, k, n_t, k, y + t0 * n_out + r0, n_out);
+        }
     });
 }
+
+}  // namespace ops
+
+namespace {
+std::atomic<int> g_bf16_exact{-1};  // -1: not set, read $KILN_BF16_EXACT
+}  // namespace
+
+void matmul_bf16_exact_set(bool exact) { g_bf16_exact.store(exact ? 1 : 0); }
+
+bool matmul_bf16_exact() {
+    int v = g_bf16_exact.load(std::memory_order_relaxed);
+    if (v < 0) {
+        const char* e = std::getenv("KILN_BF16_EXACT");
+        v = e != nullptr && *e != '\0' && std::string(e) != "0" ? 1 : 0;
+        g_bf16_exact.store(v);
+    }
+    return v == 1;
+}
+
+namespace ops {
 
 // Two passes per (token, head): scores into a per-thread buffer, softmax, then the weighted sum
 // of V rows. Items are token-major so the heads that share a KV head run close together.
@@ -300,17 +388,24 @@ void attention(const float* q, int64_t n_tokens, const int32_t* pos, const float
         const int h_first = static_cast<int>(item % items_per_token) * heads_per_item;
         const int h_end = std::min(p.n_head, h_first + heads_per_item);
         const int64_t n_ctx = static_cast<int64_t>(pos[t]) + 1;
+        // the keys this token sees: the last `window` positions, or all of them
+        const int64_t first = p.window > 0 ? std::max<int64_t>(0, n_ctx - p.window) : 0;
+        const int64_t n_seen = n_ctx - first;
         float* score = scratch.data() + thread * scratch_stride;
         for (int h = h_first; h < h_end; ++h) {
             const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
             const float* qh = q + t * q_stride + h * hd;
-            for (int64_t j = 0; j < n_ctx; ++j) {
-                score[j] = kern.dot_f32(qh, k_cache + j * kv_stride + kv_off, hd) * p.scale;
+            const float* k0 = k_cache + first * kv_stride + kv_off;
+            const float* v0 = v_cache + first * kv_stride + kv_off;
+            for (int64_t j = 0; j < n_seen; ++j) score[j] = kern.dot_f32(qh, k0 + j * kv_stride, hd) * p.scale;
+            if (p.softcap > 0.0f) {
+                const float inv = 1.0f / p.softcap;
+                for (int64_t j = 0; j < n_seen; ++j) score[j] = p.softcap * std::tanh(score[j] * inv);
             }
-            kern.softmax(score, n_ctx);
+            kern.softmax(score, n_seen);
             float* o = out + t * q_stride + h * hd;
             std::fill(o, o + hd, 0.0f);
-            for (int64_t j = 0; j < n_ctx; ++j) kern.axpy_f32(score[j], v_cache + j * kv_stride + kv_off, o, hd);
+            for (int64_t j = 0; j < n_seen; ++j) kern.axpy_f32(score[j], v0 + j * kv_stride, o, hd);
         }
     });
 }

@@ -35,6 +35,8 @@ struct attention_params {
     int n_head_kv = 0;         // n_head must be a multiple (grouped-query attention)
     int head_dim = 0;
     float scale = 0.0f;        // multiplies q.k; usually 1/sqrt(head_dim)
+    int window = 0;            // > 0: sliding window, a token at position p sees keys at q with p - q < window
+    float softcap = 0.0f;      // > 0: scaled scores s become softcap * tanh(s / softcap) before the softmax
 };
 
 #define KILN_OPS_DECLARE                                                                                         \
@@ -51,8 +53,14 @@ struct attention_params {
     /* out = silu(gate) * up (the SwiGLU gate); out may alias gate. */                                           \
     void swiglu(const float* gate, const float* up, float* out, int64_t n);                                     \
     void add(const float* a, const float* b, float* out, int64_t n);                                            \
+    /* x[r, :] += bias for each of n_rows rows of length n (attention biases). */                               \
+    void add_bias(float* x, const float* bias, int64_t n_rows, int64_t n);                                     \
+    /* out = gelu(gate) * up with GELU's tanh approximation (Gemma's gated FFN); out may alias gate. */          \
+    void geglu(const float* gate, const float* up, float* out, int64_t n);                                      \
+    /* x = cap * tanh(x / cap), cap > 0 (logit soft-capping). */                                                \
+    void softcap(float* x, int64_t n, float cap);                                                               \
     void mul(const float* a, const float* b, float* out, int64_t n);                                            \
-    /* y [n_tokens, out] = x [n_tokens, in] . W^T, W [out, in] of any dtype, plain layout. */                   \
+    /* y [n_tokens, out] = x [n_tokens, in] . W^T, W [out, in] of any dtype; rows8: int8 kernels */           \
     void matmul(const tensor& w, const float* x, int64_t n_tokens, float* y);                                    \
     /* Causal attention over a KV cache. q [n_tokens, n_head*head_dim]; k_cache, v_cache                      \
        [n_kv, n_head_kv*head_dim] (rows 0..n_kv-1 hold positions 0..n_kv-1); token t attends to cache           \
@@ -69,6 +77,14 @@ KILN_OPS_DECLARE
 }  // namespace ops
 
 #undef KILN_OPS_DECLARE
+
+// bf16 weights with 16 or more tokens (prefill): unless exact is set (or KILN_BF16_EXACT=1),
+// ops::matmul rounds the activations to bf16 once per call and multiplies bf16 x bf16 with oneDNN's
+// vdpbf16ps kernels (normalized error ~1e-6 on a dot product; 2.6x the exact path measured). With
+// exact, or fewer tokens, or no oneDNN: the exact path (weights widened to f32, activations
+// untouched). ref::matmul is always exact. Not to be changed while a forward pass runs.
+void matmul_bf16_exact_set(bool exact);
+bool matmul_bf16_exact();
 
 // Threads used by kiln::ops (OpenMP). Default: the number of physical cores.
 void threads_set(int n);

@@ -2,11 +2,13 @@
 // inputs with the same one-line kiln::error (and never read out of bounds).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "core/error.h"
 #include "core/tensor.h"
 #include "ops/ops.h"
+#include "quant/pack.h"
 
 namespace kiln::ops_check {
 
@@ -18,8 +20,10 @@ inline void matrix_2d(const char* op, const tensor& t) {
     if (dtype_info(static_cast<uint32_t>(t.type)) == nullptr) {
         fail("{}: tensor {} has unknown type {}", op, t.name, static_cast<uint32_t>(t.type));
     }
-    if (t.layout != tensor_layout::plain) {
-        fail("{}: tensor {} has layout {}, only plain is supported", op, t.name, static_cast<uint32_t>(t.layout));
+    if (t.layout == tensor_layout::rows8) {
+        if (!quant_has_rows8(t.type)) fail("{}: tensor {} of type {} cannot have layout rows8", op, t.name, dtype_name(t.type));
+    } else if (t.layout != tensor_layout::plain) {
+        fail("{}: tensor {} has unknown layout {}", op, t.name, static_cast<uint32_t>(t.layout));
     }
     if (t.ne[2] != 1 || t.ne[3] != 1) fail("{}: tensor {} {} is not 2-D", op, t.name, tensor_shape_str(t));
     if (t.ne[0] <= 0 || t.ne[1] < 0) fail("{}: tensor {} has shape {}", op, t.name, tensor_shape_str(t));
@@ -59,12 +63,24 @@ inline void rope(int64_t n_tokens, int n_heads, int head_dim, const rope_params&
     }
 }
 
+inline void softcap(int64_t n, float cap) {
+    length("softcap", n);
+    if (!(cap > 0.0f) || std::isinf(cap)) fail("softcap: cap {} must be positive and finite", cap);
+}
+
+inline void add_bias(int64_t n_rows, int64_t n) {
+    length("add_bias", n_rows);
+    length("add_bias", n);
+}
+
 inline void attention(int64_t n_tokens, const int32_t* pos, int64_t n_kv, const attention_params& p) {
     length("attention", n_tokens);
     if (p.n_head <= 0 || p.n_head_kv <= 0 || p.head_dim <= 0 || p.n_head % p.n_head_kv != 0) {
         fail("attention: bad heads: n_head {}, n_head_kv {} (must divide n_head), head_dim {}", p.n_head,
              p.n_head_kv, p.head_dim);
     }
+    if (p.window < 0) fail("attention: sliding window {} must not be negative", p.window);
+    if (!(p.softcap >= 0.0f) || std::isinf(p.softcap)) fail("attention: softcap {} must be finite and not negative", p.softcap);
     for (int64_t t = 0; t < n_tokens; ++t) {
         if (pos[t] < 0 || pos[t] >= n_kv) {
             fail("attention: token {} is at position {}, outside the KV cache of {} rows", t, pos[t], n_kv);

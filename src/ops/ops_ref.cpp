@@ -2,6 +2,7 @@
 // rather than fast. It is the oracle the tests hold kiln::ops to, so sums and
 // transcendental functions run in double, and each result is rounded to f32 once.
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -9,13 +10,30 @@
 #include "core/convert_row.h"
 #include "ops/ops.h"
 #include "ops/ops_check.h"
+#include "quant/pack.h"
 
 namespace kiln::ref {
+
+namespace {
+
+// Row r of a 2-D tensor as f32, whatever its layout (rows8 rows are unpacked to plain blocks first).
+void tensor_row_f32(const tensor& t, int64_t r, float* out, std::vector<uint8_t>& scratch) {
+    if (t.layout == tensor_layout::rows8) {
+        scratch.resize(t.row_bytes());
+        quant_unpack_row_rows8(t.type, t.data, t.ne[1], t.ne[0], r, scratch.data());
+        row_to_f32(t.type, scratch.data(), out, t.ne[0]);
+    } else {
+        row_to_f32(t.type, t.row(r), out, t.ne[0]);
+    }
+}
+
+}  // namespace
 
 void get_rows(const tensor& table, const int32_t* ids, int64_t n_ids, float* out) {
     ops_check::get_rows(table, ids, n_ids);
     const int64_t n_cols = table.ne[0];
-    for (int64_t i = 0; i < n_ids; ++i) row_to_f32(table.type, table.row(ids[i]), out + i * n_cols, n_cols);
+    std::vector<uint8_t> scratch;
+    for (int64_t i = 0; i < n_ids; ++i) tensor_row_f32(table, ids[i], out + i * n_cols, scratch);
 }
 
 void rms_norm(const float* x, const float* w, float* out, int64_t n_rows, int64_t n, float eps) {
@@ -83,6 +101,27 @@ void add(const float* a, const float* b, float* out, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
+void add_bias(float* x, const float* bias, int64_t n_rows, int64_t n) {
+    ops_check::add_bias(n_rows, n);
+    for (int64_t r = 0; r < n_rows; ++r) {
+        for (int64_t i = 0; i < n; ++i) x[r * n + i] += bias[i];
+    }
+}
+
+void geglu(const float* gate, const float* up, float* out, int64_t n) {
+    ops_check::length("geglu", n);
+    const double k = 0.79788456080286535588;  // sqrt(2 / pi)
+    for (int64_t i = 0; i < n; ++i) {
+        const double g = gate[i];
+        out[i] = static_cast<float>(0.5 * g * (1.0 + std::tanh(k * (g + 0.044715 * g * g * g))) * up[i]);
+    }
+}
+
+void softcap(float* x, int64_t n, float cap) {
+    ops_check::softcap(n, cap);
+    for (int64_t i = 0; i < n; ++i) x[i] = static_cast<float>(cap * std::tanh(static_cast<double>(x[i]) / cap));
+}
+
 void mul(const float* a, const float* b, float* out, int64_t n) {
     ops_check::length("mul", n);
     for (int64_t i = 0; i < n; ++i) out[i] = a[i] * b[i];
@@ -93,8 +132,9 @@ void matmul(const tensor& w, const float* x, int64_t n_tokens, float* y) {
     ops_check::length("matmul", n_tokens);
     const int64_t k = w.ne[0], n_out = w.ne[1];
     std::vector<float> row(static_cast<size_t>(k));
+    std::vector<uint8_t> scratch;
     for (int64_t r = 0; r < n_out; ++r) {
-        row_to_f32(w.type, w.row(r), row.data(), k);
+        tensor_row_f32(w, r, row.data(), scratch);
         for (int64_t t = 0; t < n_tokens; ++t) {
             const float* xt = x + t * k;
             double sum = 0.0;
@@ -113,22 +153,25 @@ void attention(const float* q, int64_t n_tokens, const int32_t* pos, const float
     std::vector<double> score, acc(static_cast<size_t>(hd));
     for (int64_t t = 0; t < n_tokens; ++t) {
         const int64_t n_ctx = static_cast<int64_t>(pos[t]) + 1;  // causal: cache rows 0..pos[t]
+        // sliding window: rows pos[t] - window + 1 .. pos[t]
+        const int64_t first = p.window > 0 ? std::max<int64_t>(0, n_ctx - p.window) : 0;
         score.assign(static_cast<size_t>(n_ctx), 0.0);
         for (int h = 0; h < p.n_head; ++h) {
             const float* qh = q + t * q_stride + h * hd;
             const int64_t kv_off = static_cast<int64_t>(h / group) * hd;
             double m = -std::numeric_limits<double>::infinity();
-            for (int64_t j = 0; j < n_ctx; ++j) {
+            for (int64_t j = first; j < n_ctx; ++j) {
                 const float* kj = k_cache + j * kv_stride + kv_off;
                 double s = 0.0;
                 for (int64_t d = 0; d < hd; ++d) s += static_cast<double>(qh[d]) * kj[d];
                 score[j] = s * p.scale;
+                if (p.softcap > 0.0f) score[j] = p.softcap * std::tanh(score[j] / p.softcap);
                 m = std::max(m, score[j]);
             }
             double sum = 0.0;
-            for (int64_t j = 0; j < n_ctx; ++j) sum += score[j] = std::exp(score[j] - m);
+            for (int64_t j = first; j < n_ctx; ++j) sum += score[j] = std::exp(score[j] - m);
             std::fill(acc.begin(), acc.end(), 0.0);
-            for (int64_t j = 0; j < n_ctx; ++j) {
+            for (int64_t j = first; j < n_ctx; ++j) {
                 const float* vj = v_cache + j * kv_stride + kv_off;
                 for (int64_t d = 0; d < hd; ++d) acc[d] += score[j] / sum * vj[d];
             }

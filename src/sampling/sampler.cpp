@@ -38,6 +38,12 @@ void sampler::accept(int32_t token) {
     while (static_cast<int>(recent_.size()) > params_.repeat_last_n) recent_.pop_front();
 }
 
+void sampler::set_history(const int32_t* history, size_t n) {
+    recent_.clear();
+    const size_t keep = std::min(n, static_cast<size_t>(params_.repeat_last_n));
+    for (size_t i = n - keep; i < n; ++i) recent_.push_back(history[i]);
+}
+
 std::vector<token_prob> sampler::distribution(const float* logits, int n_vocab) const {
     std::vector<token_prob> c(static_cast<size_t>(n_vocab));
     for (int i = 0; i < n_vocab; ++i) c[static_cast<size_t>(i)] = {i, logits[i]};
@@ -94,17 +100,29 @@ std::vector<token_prob> sampler::distribution(const float* logits, int n_vocab) 
     return c;
 }
 
+int32_t sample_from(const std::vector<token_prob>& d, double u) {
+    double cum = 0.0;
+    for (const auto& t : d) {
+        cum += t.p;
+        if (u < cum) return t.id;
+    }
+    return d.back().id;
+}
+
+int32_t sampler::pick_greedy(const float* logits, int n_vocab) const {
+    if (params_.repeat_penalty == 1.0f || recent_.empty()) return sample_greedy(logits, n_vocab);
+    sampler_params g = params_;
+    g.temperature = 0.0f;
+    sampler s(g);
+    s.recent_ = recent_;
+    return s.distribution(logits, n_vocab)[0].id;
+}
+
 int32_t sampler::sample(const float* logits, int n_vocab) {
     if (params_.temperature <= 0.0f && params_.repeat_penalty == 1.0f) return sample_greedy(logits, n_vocab);
     const std::vector<token_prob> d = distribution(logits, n_vocab);
     if (d.size() == 1) return d[0].id;
-    const double r = rng_.uniform();
-    double cum = 0.0;
-    for (const auto& t : d) {
-        cum += t.p;
-        if (r < cum) return t.id;
-    }
-    return d.back().id;
+    return sample_from(d, rng_.uniform());
 }
 
 }  // namespace kiln

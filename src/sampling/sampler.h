@@ -3,6 +3,7 @@
 // top-k, top-p, min-p, temperature. The same seed gives the same output.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <vector>
@@ -37,10 +38,19 @@ public:
     int32_t sample(const float* logits, int n_vocab);
     // Records a token in the repetition window (call for prompt and generated tokens).
     void accept(int32_t token);
+    // Replaces the repetition window by the last tokens of history[0..n) (after a rewind).
+    void set_history(const int32_t* history, size_t n);
     void reset();
 
-    // The transformed distribution (sorted by p, descending) that sample() draws from.
+    // The transformed distribution (sorted by p, descending) that sample() draws from. Speculative
+    // sampling uses it for both the target's p and a draft model's q, so all apply identical transforms.
     std::vector<token_prob> distribution(const float* logits, int n_vocab) const;
+    // The token greedy decoding picks (argmax after the repetition penalty); temperature is ignored.
+    int32_t pick_greedy(const float* logits, int n_vocab) const;
+    // A draw from this sampler's random stream, uniform in [0, 1).
+    double uniform() { return rng_.uniform(); }
+    // The recent-token window the repetition penalty looks at.
+    const std::deque<int32_t>& recent() const { return recent_; }
     const sampler_params& params() const { return params_; }
 
 private:
@@ -51,5 +61,9 @@ private:
 
 // Index of the largest logit (the first one on ties).
 int32_t sample_greedy(const float* logits, int n_vocab);
+
+// The token at which the cumulative probability of `d` (in its order) first exceeds u in [0, 1);
+// the last token when rounding leaves the sum short of u. sample() draws this way.
+int32_t sample_from(const std::vector<token_prob>& d, double u);
 
 }  // namespace kiln

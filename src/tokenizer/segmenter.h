@@ -25,4 +25,9 @@ public:
 // Sentencepiece-style BPE over `v`, which must outlive the segmenter.
 std::unique_ptr<text_segmenter> spm_segmenter_create(const vocab& v);
 
+// Byte-level (or sentencepiece-style, for families that say so) BPE over `v`
+// with the pre-tokenizer named by v.pre. kiln::error for an unknown pre name
+// or a malformed merge.
+std::unique_ptr<text_segmenter> bpe_segmenter_create(const vocab& v);
+
 }  // namespace kiln

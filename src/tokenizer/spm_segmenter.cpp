@@ -10,20 +10,13 @@
 
 #include "core/error.h"
 #include "tokenizer/segmenter.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace kiln {
 
 namespace {
 
 constexpr std::string_view space_marker = "\xE2\x96\x81";  // U+2581, sentencepiece's visible space
-
-// Bytes of the UTF-8 character starting with `lead` (1 for a stray continuation byte).
-size_t utf8_char_len(unsigned char lead) {
-    if (lead < 0xC0) return 1;
-    if (lead < 0xE0) return 2;
-    if (lead < 0xF0) return 3;
-    return 4;
-}
 
 class spm_segmenter final : public text_segmenter {
 public:
@@ -104,7 +97,9 @@ private:
         std::vector<symbol> sym;
         sym.reserve(s.size());
         for (size_t off = 0; off < s.size();) {
-            const size_t n = std::min(utf8_char_len(static_cast<unsigned char>(s[off])), s.size() - off);
+            // A malformed byte is a symbol of its own (it then falls back to its byte token), so it
+            // never swallows the characters after it.
+            const size_t n = std::max<size_t>(1, utf8_valid_len(std::string_view(s).substr(off)));
             const auto i = static_cast<int32_t>(sym.size());
             sym.push_back({static_cast<uint32_t>(off), static_cast<uint32_t>(n), i - 1, -1});
             if (i > 0) sym[i - 1].next = i;

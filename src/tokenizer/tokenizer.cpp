@@ -4,7 +4,9 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "tokenizer/pretokenizer.h"
 #include "tokenizer/segmenter.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace kiln {
 
@@ -51,9 +53,15 @@ struct tokenizer::tables {
 
     explicit tables(vocab voc) : v(std::move(voc)) {
         check_vocab();
+        // Byte-level BPE tokens spell bytes in GPT-2's alphabet; the others (sentencepiece and
+        // sentencepiece-style BPE) spell a space as U+2581.
+        bool byte_level = false;
         switch (v.kind) {
             case vocab_kind::spm: segmenter = spm_segmenter_create(v); break;
-            case vocab_kind::bpe: fail("byte-level BPE tokenizers are not supported yet");
+            case vocab_kind::bpe:
+                byte_level = pre_family_find(v.pre).byte_level;
+                segmenter = bpe_segmenter_create(v);
+                break;
         }
         const size_t n = v.tokens.size();
         pieces.resize(n);
@@ -63,14 +71,15 @@ struct tokenizer::tables {
             const token_type type = v.types[i];
             switch (type) {
                 case token_type::control: pieces[i] = ""; break;
-                case token_type::unknown: pieces[i] = std::string(unknown_surface); break;
+                case token_type::unknown: pieces[i] = v.kind == vocab_kind::spm ? std::string(unknown_surface) : ""; break;
                 case token_type::user_defined: pieces[i] = text; break;
                 case token_type::byte: {
                     const int b = byte_token_value(text);
-                    pieces[i] = b >= 0 ? std::string(1, static_cast<char>(b)) : spm_piece(text);
+                    if (b >= 0) pieces[i] = std::string(1, static_cast<char>(b));
+                    else pieces[i] = byte_level ? unicode_to_bytes(text) : spm_piece(text);
                     break;
                 }
-                default: pieces[i] = spm_piece(text); break;
+                default: pieces[i] = byte_level ? unicode_to_bytes(text) : spm_piece(text); break;
             }
             const bool special = type == token_type::control || type == token_type::user_defined ||
                                  type == token_type::unknown;

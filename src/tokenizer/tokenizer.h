@@ -25,8 +25,10 @@ public:
     // tokens; user-defined tokens are always matched whole.
     std::vector<int32_t> encode(std::string_view text, bool add_special = true, bool parse_special = false) const;
 
-    // The bytes token `id` prints: U+2581 as a space, a byte token as its raw
-    // byte (possibly part of a UTF-8 character), a control token as nothing.
+    // The bytes token `id` prints: U+2581 as a space (sentencepiece-style
+    // vocabularies) or GPT-2's byte characters as their bytes (byte-level BPE),
+    // a byte token as its raw byte (possibly part of a UTF-8 character), a
+    // user-defined token as its text, a control token as nothing.
     // kiln::error when id is out of range.
     std::string token_to_piece(int32_t id) const;
 

@@ -85,6 +85,7 @@ vocab vocab_from_metadata(const metadata& m) {
     v.add_eos = m.get_bool("tokenizer.add_eos", false);
     v.add_space_prefix = m.get_bool("tokenizer.add_space_prefix", spm);
     v.pre = m.get_str("tokenizer.pre", "");
+    if (m.has("tokenizer.ignore_merges")) v.ignore_merges = m.get_bool("tokenizer.ignore_merges");
     v.chat_template = m.get_str("tokenizer.chat_template", "");
     return v;
 }
@@ -108,6 +109,8 @@ void vocab_to_metadata(const vocab& v, metadata& m) {
     m.set_bool("tokenizer.add_space_prefix", v.add_space_prefix);
     if (!v.pre.empty()) m.set_str("tokenizer.pre", v.pre);
     else m.erase("tokenizer.pre");
+    if (v.ignore_merges) m.set_bool("tokenizer.ignore_merges", *v.ignore_merges);
+    else m.erase("tokenizer.ignore_merges");
     if (!v.chat_template.empty()) m.set_str("tokenizer.chat_template", v.chat_template);
     else m.erase("tokenizer.chat_template");
 }

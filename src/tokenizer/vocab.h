@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,7 +14,7 @@ namespace kiln {
 
 enum class vocab_kind {
     spm,  // sentencepiece-style BPE: merge by token score, byte fallback
-    bpe,  // byte-level BPE: merge by rank
+    bpe,  // BPE merging by rank: byte-level (GPT-2 family), or sentencepiece-style per pre family (gemma4)
 };
 const char* vocab_kind_name(vocab_kind k);  // "spm", "bpe": the tokenizer.model values
 
@@ -37,6 +38,8 @@ struct vocab {
     int32_t bos_id = -1, eos_id = -1, unk_id = -1, pad_id = -1;  // -1: none
     bool add_bos = false, add_eos = false, add_space_prefix = false;
     std::string pre;            // pre-tokenizer family (bpe)
+    // bpe: a piece that is a token is taken whole, merges unused; unset means the family's default.
+    std::optional<bool> ignore_merges;
     std::string chat_template;  // "" when none
 
     int32_t size() const { return static_cast<int32_t>(tokens.size()); }

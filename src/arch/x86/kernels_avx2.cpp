@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "arch/cpu_dispatch.h"
+#include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
 namespace kiln {
@@ -106,8 +107,18 @@ inline vf vf_load_u4(const uint8_t* p, bool high) {
 
 }  // namespace
 
+// The shared bodies, with the integer kernels of qgemm_avx2.cpp for rows8 weights.
+constexpr cpu_kernels table_avx2() {
+    cpu_kernels t = kernel_table("avx2", cpu_isa::avx2);
+    t.quantize_act = &quantize_act_avx2;
+    t.qgemm_q8_0x8 = &qgemm_q8_0x8_avx2;
+    t.qgemm_q4_0x8 = &qgemm_q4_0x8_avx2;
+    t.qgemm_q4_kx8 = &qgemm_q4_kx8_avx2;
+    return t;
+}
+
 const cpu_kernels& cpu_kernels_table_avx2() {
-    static constexpr cpu_kernels table = kernel_table("avx2", cpu_isa::avx2);
+    static constexpr cpu_kernels table = table_avx2();
     return table;
 }
 

@@ -2,10 +2,10 @@
 // with 16-float vectors. Compiled with AVX-512 F/BW/VL/DQ/VNNI/BF16 flags; reached
 // only through cpu_kernels_for(cpu_isa::avx512) after CPUID has checked them all.
 //
-// bf16 weights: converted exactly to f32 (a 16-bit shift) and multiplied with FMA, like
-// every other type. vdpbf16ps would need the activations rounded to bf16 too, which costs
-// about 3 significant digits per product (normalized error ~1e-6 on a dot product); for one
-// token the matvec is bound by memory bandwidth anyway, so the exact path costs nothing.
+// bf16 weights: gemm_bf16 converts them exactly to f32 (a 16-bit shift) and multiplies with FMA,
+// like every other type; that is the path for one token, which is bound by memory bandwidth anyway.
+// For several tokens ops::matmul takes gemm_bf16_dot (bf16dot_avx512.cpp, vdpbf16ps), which rounds
+// the activations to bf16 once per call (normalized error ~1e-6 on a dot product).
 // GCC 12 reports its own _mm*_undefined_*() helpers as uninitialized once they are inlined
 // (a compiler false positive, fixed in later releases); silence it for the intrinsics header only.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "arch/cpu_dispatch.h"
+#include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
 namespace kiln {
@@ -98,8 +99,21 @@ inline vf vf_load_u4(const uint8_t* p, bool high) {
 
 }  // namespace
 
+// The shared bodies, with the VNNI integer kernels of qgemm_avx512.cpp for rows8 weights.
+constexpr cpu_kernels table_avx512() {
+    cpu_kernels t = kernel_table("avx512", cpu_isa::avx512);
+    t.quantize_act = &quantize_act_avx512;
+    t.qgemm_q8_0x8 = &qgemm_q8_0x8_avx512;
+    t.qgemm_q4_0x8 = &qgemm_q4_0x8_avx512;
+    t.qgemm_q4_kx8 = &qgemm_q4_kx8_avx512;
+    t.bf16_dot_native = true;
+    t.round_bf16 = &round_bf16_avx512;
+    t.gemm_bf16_dot = &gemm_bf16_dot_avx512;
+    return t;
+}
+
 const cpu_kernels& cpu_kernels_table_avx512() {
-    static constexpr cpu_kernels table = kernel_table("avx512", cpu_isa::avx512);
+    static constexpr cpu_kernels table = table_avx512();
     return table;
 }
 

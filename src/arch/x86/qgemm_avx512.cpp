@@ -1,0 +1,571 @@
+// AVX-512 VNNI integer kernels of the rows8 layout (docs/KERNELS.md).
+//
+// One 64-byte load of a group block is chunk c and chunk c + 1 (4 bytes each) of all 8 rows:
+// dword lane l holds row l % 8, chunk c + l / 8. vpdpbusd multiplies those unsigned weight codes by
+// signed activation bytes and adds each group of 4 products into the lane's int32, so the
+// activation operand must repeat chunk c of the token in lanes 0-7 and chunk c + 1 in lanes 8-15:
+// one vpermd of the token's 32 bytes, shared by every row group of the tile. The two halves of an
+// accumulator are two partial sums of the same 8 rows, added once at the end. The weight bias
+// (codes are q + 128 for q8_0, q + 8 for q4_0) comes off as bias * sum(x): the low half of each
+// block's sums starts at -bias * sum(x) instead of zero.
+// Per block: int32 dot products are exact; one conversion and one FMA scale them into f32.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+
+#include <cstdint>
+
+#include "arch/x86/qgemm_x86.h"
+#include "core/dtype.h"
+
+namespace kiln {
+
+namespace {
+
+// Lanes 0-7: dword 2p of the source, lanes 8-15: dword 2p + 1.
+inline __m512i chunk_index(int p) {
+    return _mm512_add_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_set1_epi32(2 * p));
+}
+
+inline __m512i act_load(const block_q8_act& a) {
+    return _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
+}
+
+// 8 fp16 scales as 16 floats, the 8 repeated in both halves.
+inline __m512 scales16(const uint16_t* d) {
+    return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
+}
+
+// Both halves of acc added and stored as the outputs of 8 rows, of which `valid` exist.
+inline void store_rows(float* y, __m512 acc, int64_t valid) {
+    const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    if (valid >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else if (valid > 0) {
+        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
+    }
+}
+
+// The weight operands of one block: w[p] pairs with activation chunks 2p and 2p + 1.
+struct q8_0x8 {
+    using block = block_q8_0x8;
+    static constexpr int elems = qk8_0;
+    static constexpr int bias = 128;
+    static constexpr bool k_quant = false;
+    static void load(const block& b, __m512i* w) {
+        for (int p = 0; p < 4; ++p) w[p] = _mm512_loadu_si512(b.qs + 64 * p);
+    }
+};
+
+// Low nibbles of load L are elements 8L..8L+7 of each row (chunks 2L, 2L + 1), high nibbles
+// 16 + 8L.. (chunks 4 + 2L, 5 + 2L): so w = {lo0, lo1, hi0, hi1} pairs with chunk pairs 0..3.
+struct q4_0x8 {
+    using block = block_q4_0x8;
+    static constexpr int elems = qk4_0;
+    static constexpr int bias = 8;
+    static constexpr bool k_quant = false;
+    static void load(const block& b, __m512i* w) {
+        const __m512i m = _mm512_set1_epi8(0x0f);
+        const __m512i l0 = _mm512_loadu_si512(b.qs), l1 = _mm512_loadu_si512(b.qs + 64);
+        w[0] = _mm512_and_si512(l0, m);
+        w[1] = _mm512_and_si512(l1, m);
+        w[2] = _mm512_and_si512(_mm512_srli_epi16(l0, 4), m);
+        w[3] = _mm512_and_si512(_mm512_srli_epi16(l1, 4), m);
+    }
+};
+
+// Software prefetch distance of the decode kernel, in blocks (0: none, the hardware prefetcher alone).
+// Measured (docs/KERNELS.md): with 4 groups per decode tile (4 interleaved streams) prefetching 8
+// blocks ahead gained 14-37 %; one group per tile (one sequential stream) without prefetch is faster
+// still, so decode runs 1 group per tile and this stays 0.
+constexpr int64_t k_prefetch_blocks = 0;
+
+// G row groups (8 rows each, consecutive in memory) against T tokens, over all blocks of k.
+template <class Q, int G, int T>
+void tile(const typename Q::block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+          int64_t rows_left) {
+    __m512 acc[G][T];
+    for (int g = 0; g < G; ++g)
+        for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        __m512i wv[G][4];
+        __m512 dw[G];
+        for (int g = 0; g < G; ++g) {
+            if constexpr (T == 1 && k_prefetch_blocks > 0) {
+                // decode: ask for the lines k_prefetch_blocks blocks ahead in each group's stream
+                const char* ahead = reinterpret_cast<const char*>(&w[g * nb + b + k_prefetch_blocks]);
+                for (size_t o = 0; o < sizeof(typename Q::block); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+            }
+            Q::load(w[g * nb + b], wv[g]);
+            dw[g] = scales16(w[g * nb + b].d);
+        }
+        for (int t = 0; t < T; ++t) {
+            const block_q8_act& a = act[t * n_act + b];
+            const __m512i x = act_load(a);
+            // The sums start at -bias * sum(x) in the low half (once per token, not per group).
+            const __m512i init = _mm512_maskz_set1_epi32(0x00ff, -Q::bias * a.sum);
+            __m512i s[G];
+            for (int g = 0; g < G; ++g) s[g] = init;
+            for (int p = 0; p < 4; ++p) {
+                const __m512i xp = _mm512_permutexvar_epi32(chunk_index(p), x);
+                for (int g = 0; g < G; ++g) s[g] = _mm512_dpbusd_epi32(s[g], wv[g][p], xp);
+            }
+            const __m512 dx = _mm512_set1_ps(a.d);
+            for (int g = 0; g < G; ++g) acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[g]), _mm512_mul_ps(dw[g], dx), acc[g][t]);
+        }
+    }
+    for (int g = 0; g < G; ++g)
+        for (int t = 0; t < T; ++t) store_rows(y + t * y_stride + g * 8, acc[g][t], rows_left - 8 * g);
+}
+
+// ---- q4_k ----
+
+// Scales of one q4_kx8 super-block, as the kernel consumes them: dsc[j] = d * sc_j for the 8 rows
+// (repeated in both halves, like the accumulators); dmn[p] = dmin * m for sub-blocks 2p (low half)
+// and 2p + 1 (high half), which is how the min correction of a pair is applied.
+struct q4k_scales {
+    alignas(64) float dsc[8][16];
+    alignas(64) float dmn[4][16];
+};
+
+template <int Q>
+inline void q4k_scales_pair(__m512i s6, __m512i m6, __m512 d16, __m512 dm16, q4k_scales& out) {
+    const __m512 d = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(s6, Q))), d16);
+    _mm512_store_ps(out.dsc[2 * Q], _mm512_shuffle_f32x4(d, d, 0x44));
+    _mm512_store_ps(out.dsc[2 * Q + 1], _mm512_shuffle_f32x4(d, d, 0xee));
+    const __m512 m = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(m6, Q)));
+    _mm512_store_ps(out.dmn[Q], _mm512_mul_ps(m, dm16));
+}
+
+// Entries e = j * 8 + r: bytes 0..63 hold the low 4 bits of sc (low nibble) and m (high nibble);
+// byte 64 + (e % 32) holds the top 2 bits of each, in its low nibble for e < 32, high for e >= 32.
+inline void q4k_scales_decode(const block_q4_kx8& b, q4k_scales& out) {
+    const __m512i lo = _mm512_loadu_si512(b.scales);
+    const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.scales + 64));
+    const __m512i hi = _mm512_inserti64x4(_mm512_castsi256_si512(h), _mm256_srli_epi16(h, 4), 1);
+    const __m512i m0f = _mm512_set1_epi8(0x0f), m03 = _mm512_set1_epi8(0x03);
+    const __m512i s6 = _mm512_or_si512(_mm512_and_si512(lo, m0f), _mm512_slli_epi16(_mm512_and_si512(hi, m03), 4));
+    const __m512i m6 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(lo, 4), m0f),
+                                       _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(hi, 2), m03), 4));
+    const __m512 d16 = scales16(b.d), dm16 = scales16(b.dmin);
+    q4k_scales_pair<0>(s6, m6, d16, dm16, out);
+    q4k_scales_pair<1>(s6, m6, d16, dm16, out);
+    q4k_scales_pair<2>(s6, m6, d16, dm16, out);
+    q4k_scales_pair<3>(s6, m6, d16, dm16, out);
+}
+
+// Sub-block pair p of a super-block: load L (chunks 2L, 2L + 1) has sub-block 2p in its low nibbles
+// and 2p + 1 in its high ones, each paired with chunk pair L of that sub-block's activation block.
+template <int G, int T>
+void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+              int64_t rows_left) {
+    __m512 acc[G][T];
+    for (int g = 0; g < G; ++g)
+        for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    q4k_scales sc[G];
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int g = 0; g < G; ++g) q4k_scales_decode(w[g * nb + b], sc[g]);
+        if constexpr (T == 1) {
+            // One token (decode): stream the weights through once, nothing to keep for reuse, so
+            // more groups fit in the registers (more independent loads in flight). Prefetch the next
+            // super-block of each group (1152 bytes) while this one is computed.
+            if constexpr (k_prefetch_blocks > 0) {
+                for (int g = 0; g < G; ++g) {
+                    const char* ahead = reinterpret_cast<const char*>(&w[g * nb + b + 1]);
+                    for (size_t o = 0; o < sizeof(block_q4_kx8); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
+                }
+            }
+            for (int p = 0; p < 4; ++p) {
+                const block_q8_act& a0 = act[b * 8 + 2 * p];
+                const block_q8_act& a1 = act[b * 8 + 2 * p + 1];
+                const __m512i x0 = act_load(a0), x1 = act_load(a1);
+                __m512i s0[G], s1[G];
+                for (int g = 0; g < G; ++g) s0[g] = s1[g] = _mm512_setzero_si512();
+                for (int l = 0; l < 4; ++l) {
+                    const __m512i idx = chunk_index(l);
+                    const __m512i xp0 = _mm512_permutexvar_epi32(idx, x0), xp1 = _mm512_permutexvar_epi32(idx, x1);
+                    for (int g = 0; g < G; ++g) {
+                        const __m512i v = _mm512_loadu_si512(w[g * nb + b].qs + p * 256 + 64 * l);
+                        s0[g] = _mm512_dpbusd_epi32(s0[g], _mm512_and_si512(v, m0f), xp0);
+                        s1[g] = _mm512_dpbusd_epi32(s1[g], _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f), xp1);
+                    }
+                }
+                const __m512 dx0 = _mm512_set1_ps(a0.d), dx1 = _mm512_set1_ps(a1.d);
+                const __m512 ds0 = _mm512_set1_ps(a0.d * static_cast<float>(a0.sum));
+                const __m512 ds1 = _mm512_set1_ps(a1.d * static_cast<float>(a1.sum));
+                for (int g = 0; g < G; ++g) {
+                    __m512 r = acc[g][0];
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[g]), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p]), dx0), r);
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[g]), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p + 1]), dx1), r);
+                    const __m512 mn = _mm512_load_ps(sc[g].dmn[p]);
+                    r = _mm512_mask3_fnmadd_ps(mn, ds0, r, 0x00ff);
+                    r = _mm512_mask3_fnmadd_ps(mn, ds1, r, 0xff00);
+                    acc[g][0] = r;
+                }
+            }
+            continue;
+        }
+        for (int p = 0; p < 4; ++p) {
+            __m512i wl[G][4], wh[G][4];
+            for (int g = 0; g < G; ++g) {
+                const uint8_t* qs = w[g * nb + b].qs + p * 256;
+                for (int l = 0; l < 4; ++l) {
+                    const __m512i v = _mm512_loadu_si512(qs + 64 * l);
+                    wl[g][l] = _mm512_and_si512(v, m0f);
+                    wh[g][l] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
+                }
+            }
+            for (int t = 0; t < T; ++t) {
+                const block_q8_act& a0 = act[t * n_act + b * 8 + 2 * p];
+                const block_q8_act& a1 = act[t * n_act + b * 8 + 2 * p + 1];
+                const __m512i x0 = act_load(a0), x1 = act_load(a1);
+                __m512i s0[G], s1[G];
+                for (int g = 0; g < G; ++g) s0[g] = s1[g] = _mm512_setzero_si512();
+                for (int l = 0; l < 4; ++l) {
+                    const __m512i idx = chunk_index(l);
+                    const __m512i xp0 = _mm512_permutexvar_epi32(idx, x0), xp1 = _mm512_permutexvar_epi32(idx, x1);
+                    for (int g = 0; g < G; ++g) {
+                        s0[g] = _mm512_dpbusd_epi32(s0[g], wl[g][l], xp0);
+                        s1[g] = _mm512_dpbusd_epi32(s1[g], wh[g][l], xp1);
+                    }
+                }
+                const __m512 dx0 = _mm512_set1_ps(a0.d), dx1 = _mm512_set1_ps(a1.d);
+                const __m512 ds0 = _mm512_set1_ps(a0.d * static_cast<float>(a0.sum));
+                const __m512 ds1 = _mm512_set1_ps(a1.d * static_cast<float>(a1.sum));
+                for (int g = 0; g < G; ++g) {
+                    __m512 r = acc[g][t];
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[g]), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p]), dx0), r);
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[g]), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p + 1]), dx1), r);
+                    const __m512 mn = _mm512_load_ps(sc[g].dmn[p]);
+                    r = _mm512_mask3_fnmadd_ps(mn, ds0, r, 0x00ff);
+                    r = _mm512_mask3_fnmadd_ps(mn, ds1, r, 0xff00);
+                    acc[g][t] = r;
+                }
+            }
+        }
+    }
+    for (int g = 0; g < G; ++g)
+        for (int t = 0; t < T; ++t) store_rows(y + t * y_stride + g * 8, acc[g][t], rows_left - 8 * g);
+}
+
+// ---- several tokens: two row groups per vector, activations broadcast from memory ----
+//
+// For 2 or more tokens the kernels below put chunk c of 16 rows (group g in lanes 0-7, group g + 1
+// in lanes 8-15) into one vector, so the activation operand is the token's chunk c broadcast to all
+// lanes: vpdpbusd takes it straight from memory ({1to16}), no permute. Every lane is a distinct
+// (row, token) output, so the per-block scaling (conversion, d_w x d_x, FMA) is paid once per 16
+// outputs instead of once per 8 and there is no horizontal sum. The 8 weight vectors of a block
+// pair are built once (two 32-byte loads and an insert per chunk) and serve up to 16 tokens whose
+// accumulators stay in registers.
+
+constexpr int k_chains_many = 2;
+
+// s += dot(w, the 4 activation bytes at qs repeated in every lane): vpdpbusd with an embedded
+// {1to16} broadcast of its memory operand (GCC does not fold _mm512_set1_epi32 of a load into it,
+// and a separate vpbroadcastd costs one more uop per vpdpbusd).
+inline __m512i dpbusd_bcast(__m512i s, __m512i w, const int8_t* qs) {
+#if defined(__GNUC__)
+    __asm__("vpdpbusd %[x]%{1to16%}, %[w], %[s]" : [s] "+v"(s) : [w] "v"(w), [x] "m"(*reinterpret_cast<const int32_t*>(qs)));
+    return s;
+#else
+    int32_t v;
+    __builtin_memcpy(&v, qs, 4);
+    return _mm512_dpbusd_epi32(s, w, _mm512_set1_epi32(v));
+#endif
+}
+
+// Chunk c of group 0 (lanes 0-7) and group 1 (lanes 8-15).
+inline __m512i pair_chunk(const uint8_t* a, const uint8_t* b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+}
+
+// The fp16 scales of both groups as 16 floats.
+inline __m512 pair_scales(const uint16_t* a, const uint16_t* b) {
+    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+inline void store_pair(float* y, __m512 acc, int64_t valid) {
+    if (valid >= 16) {
+        _mm512_storeu_ps(y, acc);
+    } else if (valid > 0) {
+        _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << valid) - 1), acc);
+    }
+}
+
+// Software prefetch of both weight streams k_pair_prefetch_bytes ahead. Several tokens make the
+// kernel compute-heavy enough that the hardware prefetcher alone lets the DRAM reads and the
+// arithmetic run one after the other instead of overlapping (docs/KERNELS.md).
+constexpr int64_t k_pair_prefetch_bytes = 2048;
+
+template <class B>
+inline void pair_prefetch(const B* a, const B* b) {
+    if constexpr (k_pair_prefetch_bytes > 0) {
+        const char* pa = reinterpret_cast<const char*>(a) + k_pair_prefetch_bytes;
+        const char* pb = reinterpret_cast<const char*>(b) + k_pair_prefetch_bytes;
+        for (size_t o = 0; o < sizeof(B); o += 64) {
+            _mm_prefetch(pa + o, _MM_HINT_T0);
+            _mm_prefetch(pb + o, _MM_HINT_T0);
+        }
+    }
+}
+
+// Weight vectors of chunks 0..7 of a block pair.
+inline void pair_load(const block_q8_0x8& a, const block_q8_0x8& b, __m512i* w) {
+    for (int c = 0; c < 8; ++c) w[c] = pair_chunk(a.qs + 32 * c, b.qs + 32 * c);
+}
+inline void pair_load(const block_q4_0x8& a, const block_q4_0x8& b, __m512i* w) {
+    const __m512i m = _mm512_set1_epi8(0x0f);
+    for (int c = 0; c < 4; ++c) {
+        const __m512i v = pair_chunk(a.qs + 32 * c, b.qs + 32 * c);
+        w[c] = _mm512_and_si512(v, m);
+        w[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m);
+    }
+}
+
+template <int S>
+inline __m512i sum_chains(const __m512i* s) {
+    if constexpr (S == 1) {
+        return s[0];
+    } else if constexpr (S == 2) {
+        return _mm512_add_epi32(s[0], s[1]);
+    } else {
+        return _mm512_add_epi32(_mm512_add_epi32(s[0], s[1]), _mm512_add_epi32(s[2], s[3]));
+    }
+}
+
+// Chains of vpdpbusd per token and block: enough independent chains in flight for few tokens.
+template <int T>
+constexpr int pair_chains() {
+    return T >= 8 ? k_chains_many : T >= 4 ? 2 : 4;
+}
+
+// Groups g (w0) and g + 1 (w1; the same as w0 when g is the last group, whose copy is not stored)
+// against T tokens.
+template <class Q, int T>
+void tile_pair(const typename Q::block* w0, const typename Q::block* w1, int64_t nb, const block_q8_act* act,
+               int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+    constexpr int S = pair_chains<T>();
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        pair_prefetch(w0 + b, w1 + b);
+        __m512i wv[8];
+        pair_load(w0[b], w1[b], wv);
+        const __m512 dw = pair_scales(w0[b].d, w1[b].d);
+        for (int t = 0; t < T; ++t) {
+            const block_q8_act& a = act[t * n_act + b];
+            // S independent chains: vpdpbusd's latency, not its throughput, bounds one long chain
+            __m512i s[S];
+            s[0] = _mm512_set1_epi32(-Q::bias * a.sum);
+            for (int i = 1; i < S; ++i) s[i] = _mm512_setzero_si512();
+            for (int c = 0; c < 8; ++c) s[c % S] = dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
+            const __m512i sum = sum_chains<S>(s);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) store_pair(y + t * y_stride, acc[t], rows_left);
+}
+
+// q4_k: per sub-block j the 8 weight vectors are the low (j even) or high (j odd) nibbles of the
+// 256 bytes of pair p = j / 2; the scales of both groups are regrouped into 16-lane vectors once
+// per super-block.
+template <int T>
+void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, const block_q8_act* act,
+                   int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+    constexpr int S = pair_chains<T>();
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    q4k_scales s0, s1;
+    for (int64_t b = 0; b < nb; ++b) {
+        pair_prefetch(w0 + b, w1 + b);
+        q4k_scales_decode(w0[b], s0);
+        q4k_scales_decode(w1[b], s1);
+        for (int j = 0; j < 8; ++j) {
+            const int p = j / 2;
+            const __m512 dsc = _mm512_shuffle_f32x4(_mm512_load_ps(s0.dsc[j]), _mm512_load_ps(s1.dsc[j]), 0x44);
+            const __m512 m0 = _mm512_load_ps(s0.dmn[p]), m1 = _mm512_load_ps(s1.dmn[p]);
+            const __m512 dmn = j % 2 ? _mm512_shuffle_f32x4(m0, m1, 0xee) : _mm512_shuffle_f32x4(m0, m1, 0x44);
+            __m512i wv[8];
+            for (int c = 0; c < 8; ++c) {
+                const __m512i v = pair_chunk(w0[b].qs + p * 256 + 32 * c, w1[b].qs + p * 256 + 32 * c);
+                wv[c] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m0f);
+            }
+            for (int t = 0; t < T; ++t) {
+                const block_q8_act& a = act[t * n_act + b * 8 + j];
+                __m512i s[S];
+                for (int i = 0; i < S; ++i) s[i] = _mm512_setzero_si512();
+                for (int c = 0; c < 8; ++c) s[c % S] = dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
+                __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_chains<S>(s)), _mm512_mul_ps(dsc, _mm512_set1_ps(a.d)), acc[t]);
+                acc[t] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(a.d * static_cast<float>(a.sum)), r);
+            }
+        }
+    }
+    for (int t = 0; t < T; ++t) store_pair(y + t * y_stride, acc[t], rows_left);
+}
+
+template <class Q, int T>
+void run_pair_tile(const typename Q::block* w0, const typename Q::block* w1, int64_t nb, const block_q8_act* act,
+                   int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+    if constexpr (Q::k_quant) {
+        tile_pair_q4k<T>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+    } else {
+        tile_pair<Q, T>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+    }
+}
+
+// A run-time token count in [1, T].
+template <class Q, int T>
+void run_pair_tokens(int tokens, const typename Q::block* w0, const typename Q::block* w1, int64_t nb,
+                     const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+    if constexpr (T == 1) {
+        run_pair_tile<Q, 1>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+    } else if (tokens == T) {
+        run_pair_tile<Q, T>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+    } else {
+        run_pair_tokens<Q, T - 1>(tokens, w0, w1, nb, act, n_act, y, y_stride, rows_left);
+    }
+}
+
+// Pairs of groups, each against the tokens in tiles of at most MT, the last tile split evenly
+// (e.g. 20 tokens as 10 + 10, not 16 + 4) so every tile amortizes its weight vectors.
+template <class Q, int MT>
+void qgemm_pairs(const typename Q::block* w, int64_t n_rows, int64_t nb, const block_q8_act* act, int64_t n_tokens,
+                 int64_t n_act, float* y, int64_t y_stride) {
+    const int64_t groups = (n_rows + 7) / 8;
+    const int64_t n_tiles = (n_tokens + MT - 1) / MT;
+    for (int64_t g = 0; g < groups; g += 2) {
+        const auto* w0 = w + g * nb;
+        const auto* w1 = g + 1 < groups ? w0 + nb : w0;
+        for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
+            const int64_t nt = (n_tokens - t) / (n_tiles - i) + ((n_tokens - t) % (n_tiles - i) ? 1 : 0);
+            run_pair_tokens<Q, MT>(static_cast<int>(nt), w0, w1, nb, act + t * n_act, n_act, y + t * y_stride + g * 8,
+                                   y_stride, n_rows - g * 8);
+            t += nt;
+        }
+    }
+}
+
+// ---- drivers: tiles over the whole [rows, tokens] range ----
+
+// Several tokens run the pair tiles above, up to k_pair_tokens per weight pass (docs/KERNELS.md:
+// measured against the 8-row tiles of qgemm below, which stay reachable by setting this false).
+constexpr bool k_pair_tiles = true;
+constexpr int k_pair_tokens = 16;
+
+struct q4_kx8_tag {
+    using block = block_q4_kx8;
+    static constexpr int elems = qk_k;
+    static constexpr bool k_quant = true;
+};
+
+template <class Q, int G, int T>
+void run_tile(const typename Q::block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y,
+              int64_t y_stride, int64_t rows_left) {
+    if constexpr (Q::k_quant) {
+        tile_q4k<G, T>(w, nb, act, n_act, y, y_stride, rows_left);
+    } else {
+        tile<Q, G, T>(w, nb, act, n_act, y, y_stride, rows_left);
+    }
+}
+
+// A run-time token count tokens in [1, T].
+template <class Q, int G, int T>
+void run_tokens(int tokens, const typename Q::block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y,
+                int64_t y_stride, int64_t rows_left) {
+    if constexpr (T == 1) {
+        run_tile<Q, G, 1>(w, nb, act, n_act, y, y_stride, rows_left);
+    } else if (tokens == T) {
+        run_tile<Q, G, T>(w, nb, act, n_act, y, y_stride, rows_left);
+    } else {
+        run_tokens<Q, G, T - 1>(tokens, w, nb, act, n_act, y, y_stride, rows_left);
+    }
+}
+
+// One token (decode): MV groups at a time (MV streams through memory; 1 measured best).
+// Several tokens: MG groups x MT tokens per tile; a group's weights stay in L1 across the tiles.
+// Tile shapes measured on Zen 5 (docs/KERNELS.md): q4_0 3 x 3, q8_0 2 x 4 (3 x 3 spills), q4_k 2 x 3.
+template <class Q, int MV, int MG, int MT>
+void qgemm(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+           int64_t y_stride) {
+    const auto* w = static_cast<const typename Q::block*>(wv);
+    const int64_t nb = k / Q::elems, n_act = k / qk8_act;
+    const int64_t groups = (n_rows + 7) / 8;
+    int64_t g = 0;
+    if (n_tokens == 1) {
+        for (; g + MV <= groups; g += MV) run_tile<Q, MV, 1>(w + g * nb, nb, act, n_act, y + g * 8, y_stride, n_rows - g * 8);
+        for (; g < groups; ++g) run_tile<Q, 1, 1>(w + g * nb, nb, act, n_act, y + g * 8, y_stride, n_rows - g * 8);
+        return;
+    }
+    if (k_pair_tiles) {
+        qgemm_pairs<Q, k_pair_tokens>(w, n_rows, nb, act, n_tokens, n_act, y, y_stride);
+        return;
+    }
+    for (; g + MG <= groups; g += MG) {
+        for (int64_t t = 0; t < n_tokens; t += MT) {
+            const int nt = static_cast<int>(n_tokens - t < MT ? n_tokens - t : MT);
+            run_tokens<Q, MG, MT>(nt, w + g * nb, nb, act + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
+                                  n_rows - g * 8);
+        }
+    }
+    for (; g < groups; ++g) {
+        for (int64_t t = 0; t < n_tokens; t += MT) {
+            const int nt = static_cast<int>(n_tokens - t < MT ? n_tokens - t : MT);
+            run_tokens<Q, 1, MT>(nt, w + g * nb, nb, act + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
+                                 n_rows - g * 8);
+        }
+    }
+}
+
+}  // namespace
+
+// Same arithmetic as quantize_act_ref (arch/qkernels_ref.inc), so every level sees the same int8
+// activations: max |x| per block, one IEEE division for 1/d, products rounded to nearest even.
+void quantize_act_avx512(const float* x, int64_t k, block_q8_act* out) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < k / qk8_act; ++b) {
+        const __m512 v0 = _mm512_loadu_ps(x + b * 32), v1 = _mm512_loadu_ps(x + b * 32 + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+        block_q8_act& o = out[b];
+        if (!(amax >= 1e-30f)) {
+            o.d = 0.0f;
+            o.sum = 0;
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(o.qs), _mm256_setzero_si256());
+            continue;
+        }
+        const float d = amax / 127.0f;
+        const __m512 id = _mm512_set1_ps(1.0f / d);
+        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, id)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, id));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs), _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o.qs + 16), _mm512_cvtsepi32_epi8(q1));
+        o.d = d;
+        o.sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+    }
+}
+
+void qgemm_q8_0x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                         int64_t y_stride) {
+    qgemm<q8_0x8, 1, 2, 4>(w, n_rows, k, act, n_tokens, y, y_stride);
+}
+
+void qgemm_q4_0x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                         int64_t y_stride) {
+    qgemm<q4_0x8, 1, 3, 3>(w, n_rows, k, act, n_tokens, y, y_stride);
+}
+
+void qgemm_q4_kx8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                         int64_t y_stride) {
+    qgemm<q4_kx8_tag, 1, 2, 3>(w, n_rows, k, act, n_tokens, y, y_stride);
+}
+
+}  // namespace kiln

@@ -1,0 +1,72 @@
+#include "spec/adaptive.h"
+
+#include <algorithm>
+
+namespace kiln {
+
+namespace {
+constexpr double learn_rate = 0.15;  // weight of one observed draft token in the running estimate
+}
+
+draft_length::draft_length(int k_max, bool adaptive, double draft_cost, double verify_cost)
+    : k_max_(std::max(k_max, 0)), adaptive_(adaptive), cost_per_draft_(std::max(0.0, draft_cost + verify_cost)) {}
+
+double draft_length::gain(int k_limit, int* best_k) const {
+    double best = 0.0;
+    double tokens = 1.0, term = 1.0;
+    for (int k = 1; k <= k_limit; ++k) {
+        term *= alpha_;
+        tokens += term;
+        const double g = tokens / (1.0 + k * cost_per_draft_);
+        if (g > best) {
+            best = g;
+            *best_k = k;
+        }
+    }
+    return best;
+}
+
+int draft_length::next() {
+    if (k_max_ == 0) return 0;
+    if (!adaptive_) return k_max_;
+    if (pause_left_ > 0) {
+        --pause_left_;
+        // The last paused step is followed by a probe with a short draft.
+        if (pause_left_ == 0) probing_ = true;
+        return 0;
+    }
+    int k = 1;
+    const double g = gain(k_max_, &k);
+    if (probing_) return std::min(std::max(k, 2), k_max_);
+    if (g < min_gain) {
+        pause_left_ = backoff_;
+        return next();
+    }
+    return k;
+}
+
+void draft_length::update(int drafted, int accepted) {
+    if (!adaptive_ || drafted <= 0) return;
+    // A running mean over the first observations (the prior counting as two), then a moving
+    // average, so that a useless drafter is recognised within a few steps.
+    const auto observe = [&](double x) {
+        ++observed_;
+        alpha_ += std::max(learn_rate, 1.0 / (observed_ + 2)) * (x - alpha_);
+    };
+    for (int i = 0; i < accepted; ++i) observe(1.0);
+    if (accepted < drafted) observe(0.0);
+    if (probing_) {
+        probing_ = false;
+        if (accepted == drafted) {
+            // The drafter has become useful (e.g. text started repeating): resume at once.
+            alpha_ = std::max(alpha_, 0.6);
+            backoff_ = first_backoff;
+        } else {
+            backoff_ = std::min(backoff_ * 2, max_backoff);
+        }
+    } else if (accepted > 0) {
+        backoff_ = first_backoff;
+    }
+}
+
+}  // namespace kiln
