@@ -580,13 +580,13 @@ TEST_CASE("hf_import: config.json and checkpoint errors") {
         check_error([&] { hf_import(dir); }, {"config.json", field, "missing"});
     }
     json c = cfg;
-    c["model_type"] = "mistral";
+    c["model_type"] = "falcon";
     with_config(c);
-    check_error([&] { hf_import(dir); }, {"config.json", "model_type 'mistral'"});
+    check_error([&] { hf_import(dir); }, {"config.json", "model_type 'falcon'"});
     c = cfg;
-    c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}};
+    c["rope_scaling"] = {{"rope_type", "yarn"}, {"factor", 8.0}};
     with_config(c);
-    check_error([&] { hf_import(dir); }, {"config.json", "rope_scaling type llama3 not supported yet"});
+    check_error([&] { hf_import(dir); }, {"config.json", "rope_scaling.rope_type", "'yarn'"});
     c = cfg;
     c["num_hidden_layers"] = 4;  // the checkpoint has a layer 4 then
     with_config(c);
@@ -600,9 +600,31 @@ TEST_CASE("hf_import: config.json and checkpoint errors") {
     with_config(cfg);
     hf_import(dir);  // back to a good config
 
-    // A tokenizer one token short of vocab_size.
+    // A tokenizer one token short of vocab_size: the embedding row past the last token is padding.
     write_bytes(dir + "/tokenizer.model", spm_model_bytes(l2c.meta, 511));
-    check_error([&] { hf_import(dir); }, {"511 tokens", "vocab_size is 512"});
+    {
+        const source_model padded = hf_import(dir);
+        const auto& toks = padded.meta.get_str_array("tokenizer.tokens");
+        REQUIRE(toks.size() == 512);
+        CHECK(toks[511] == "[PAD511]");
+        CHECK(padded.meta.get_i32_array("tokenizer.token_type")[511] == 5);
+        CHECK(padded.meta.get_f32_array("tokenizer.scores").size() == 512);
+    }
+    // A tokenizer with more tokens than the model has rows: an error.
+    {
+        metadata more = l2c.meta;
+        auto toks = more.get_str_array("tokenizer.tokens");
+        auto scores = more.get_f32_array("tokenizer.scores");
+        auto types = more.get_i32_array("tokenizer.token_type");
+        toks.push_back("extra");
+        scores.push_back(0.0f);
+        types.push_back(1);
+        more.set("tokenizer.tokens", toks);
+        more.set("tokenizer.scores", scores);
+        more.set("tokenizer.token_type", types);
+        write_bytes(dir + "/tokenizer.model", spm_model_bytes(more, 513));
+        check_error([&] { hf_import(dir); }, {"513 tokens", "vocab_size is only 512"});
+    }
     write_bytes(dir + "/tokenizer.model", spm_model_bytes(l2c.meta, 512));
 
     // An unknown tensor name and a missing tensor.

@@ -3,9 +3,15 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "core/error.h"
+#include "eval/kl_logits.h"
 #include "eval/perplexity.h"
 #include "formats/import.h"
 #include "formats/kiln_writer.h"
@@ -110,4 +116,70 @@ TEST_CASE("perplexity refuses a context it cannot score and a text too short") {
     po.n_ctx = 256;
     const std::vector<int32_t> few(tokens.begin(), tokens.begin() + 300);
     CHECK_THROWS_WITH_AS(perplexity_run(m, nullptr, few, 1, po), doctest::Contains("needs at least 512"), error);
+}
+
+TEST_CASE("saved base logits (--kl-save / --kl-base FILE) give the same KLD as the base model; mismatches refused") {
+    if (!have_data()) return;
+    model_open_options mo;
+    mo.announce_conversion = false;
+    auto base = model_from_file(model_file_open(gguf_path(), mo));
+    const std::vector<int32_t> all = eval_tokens(*base);
+    const std::vector<int32_t> tokens(all.begin(), all.begin() + 400);
+    auto q4 = quantized(quant_scheme::q4);
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path() / ("kiln-test-kl-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    const std::string file = (dir / "base.klb").string();
+
+    perplexity_options po;
+    po.n_ctx = 64;
+    po.kl_save = file;
+    const perplexity_result rb = perplexity_run(base, nullptr, tokens, 1, po);
+    // 64-byte header, 400 token ids (1600 bytes, already a multiple of 64 with the header), then 6 chunks of
+    // 31 scored rows of 512 floats
+    CHECK(fs::file_size(file) == 64 + 1600 + 6 * 31 * 512 * 4);
+    for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename() == "base.klb");  // no temporary left
+
+    po.kl_save.clear();
+    const perplexity_result with_model = perplexity_run(q4, base, tokens, 1, po);
+    po.base_logits = kl_logits::open(file);
+    const perplexity_result with_file = perplexity_run(q4, nullptr, tokens, 1, po);
+    CHECK(with_file.has_base);
+    CHECK(with_file.n_scored == with_model.n_scored);
+    CHECK(with_file.kld_mean == with_model.kld_mean);
+    CHECK(with_file.kld_max == with_model.kld_max);
+    CHECK(with_file.same_top1_pct == with_model.same_top1_pct);
+    CHECK(with_file.base_ppl == rb.ppl);
+
+    CHECK_THROWS_WITH_AS(perplexity_run(q4, base, tokens, 1, po), doctest::Contains("use one"), error);
+    std::vector<int32_t> other = tokens;
+    other[200] = other[200] == 5 ? 6 : 5;
+    CHECK_THROWS_WITH_AS(perplexity_run(q4, nullptr, other, 1, po), doctest::Contains("different text (token 200"), error);
+    const std::vector<int32_t> shorter(tokens.begin(), tokens.begin() + 390);
+    CHECK_THROWS_WITH_AS(perplexity_run(q4, nullptr, shorter, 1, po), doctest::Contains("different text (400 tokens"), error);
+    po.n_ctx = 32;
+    CHECK_THROWS_WITH_AS(perplexity_run(q4, nullptr, tokens, 1, po), doctest::Contains("saved at -c 64, not -c 32"), error);
+
+    // damaged files: truncated (body and header), wrong version, wrong magic
+    std::string bytes;
+    {
+        std::ifstream in(file, std::ios::binary);
+        bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    auto write = [&](const std::string& name, const std::string& b) {
+        std::ofstream(dir / name, std::ios::binary) << b;
+        return (dir / name).string();
+    };
+    CHECK_THROWS_WITH_AS(kl_logits::open(write("t.klb", bytes.substr(0, bytes.size() - 4))),
+                         doctest::Contains("truncated or damaged"), error);
+    CHECK_THROWS_WITH_AS(kl_logits::open(write("h.klb", bytes.substr(0, 40))), doctest::Contains("truncated logits file"), error);
+    std::string v = bytes;
+    v[8] = 9;
+    CHECK_THROWS_WITH_AS(kl_logits::open(write("v.klb", v)), doctest::Contains("version 9 is not supported"), error);
+    std::string mg = bytes;
+    mg[0] = 'X';
+    CHECK(!kl_logits_is_file(write("m.klb", mg)));
+    CHECK(kl_logits_is_file(file));
+    CHECK_THROWS_WITH_AS(kl_logits::open((dir / "m.klb").string()), doctest::Contains("bad magic"), error);
+    fs::remove_all(dir);
 }

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "formats/import.h"
 #include "ops/ops.h"
+#include "spec_cli.h"
 
 namespace kiln::cli {
 
@@ -32,6 +33,8 @@ struct bench_cli_options {
     std::string batches = "1,2,4,8,16";
     bool json = false;
     bool membw = false;
+    spec_options spec;                         // a drafter given: measure speculative decoding instead
+    std::string spec_prompt = "Once upon a time";
 };
 
 std::vector<int> parse_batches(const std::string& s) {
@@ -113,6 +116,10 @@ void bench(const bench_cli_options& o) {
         mo.use_mmap = !o.model.no_mmap;
         mo.tokenizer_path = o.model.tokenizer;
         m = model_from_file(model_file_open(o.model.model, mo));
+    }
+    if (m && o.spec.enabled()) {
+        spec_bench_cli(o.spec, o.model, m, o.spec_prompt, o.n_gen, o.reps, o.json);
+        return;
     }
 
     const membw_result bw = membw_measure(mi.threads);
@@ -204,7 +211,14 @@ void add_bench_command(CLI::App& app) {
     cmd->add_option("-b,--batches", o->batches, "batch sizes to time with logits for every token (0: none)")->capture_default_str();
     cmd->add_flag("--json", o->json, "print a JSON list of results");
     cmd->add_flag("--membw", o->membw, "print the memory bandwidth measurement (alone when no -m is given)");
-    cmd->callback([o] { bench(*o); });
+    add_spec_options(*cmd, o->spec);
+    cmd->add_option("--spec-prompt", o->spec_prompt, "prompt for the speculative-decoding test")->capture_default_str();
+    cmd->callback([o, cmd] {
+        o->spec.lookup_n_given = cmd->count("--lookup-n") > 0;
+        o->spec.draft_max_given = cmd->count("--draft-max") > 0;
+        spec_options_check(o->spec);
+        bench(*o);
+    });
 }
 
 }  // namespace kiln::cli

@@ -1,5 +1,6 @@
 // kiln perplexity: llama.cpp-compatible perplexity of a model over a text, and with --kld-base the
-// KL divergence and top-1 agreement against a base model (how much quantization changed it).
+// KL divergence and top-1 agreement against a base model (how much quantization changed it); the base
+// model's logits can be saved once (--kl-save FILE) and given to later runs instead (--kl-base FILE).
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -25,6 +26,7 @@ struct perplexity_cli_options {
     model_options model;
     std::string text_file;
     std::string base;
+    std::string kl_save;
     int n_ctx = 256;
     int threads = threads_default;
     bool json = false;
@@ -40,21 +42,40 @@ std::shared_ptr<const model> open_model(const std::string& path, const model_opt
 void perplexity_cmd(const perplexity_cli_options& o) {
     apply_threads(o.threads);
     if (o.n_ctx < 8 || o.n_ctx > (1 << 24)) fail("-c {} is out of range [8, 16777216]", o.n_ctx);
-    const std::string text = read_text_file(o.text_file, "text file");
+    std::string text = read_text_file(o.text_file, "text file");
+    // llama.cpp's -f drops one trailing newline; doing the same gives the same token count (7387 on
+    // the shared eval text), so figures are computed over identical token streams.
+    if (!text.empty() && text.back() == '\n') text.pop_back();
     const auto t0 = std::chrono::steady_clock::now();
     auto m = open_model(o.model.model, o.model);
     const tokenizer tok(vocab_from_metadata(m->file->meta()));
     std::shared_ptr<const model> base;
-    if (!o.base.empty()) base = open_model(o.base, o.model);
+    perplexity_options po;
+    // --kl-base takes a model or a logits file saved by --kl-save; the file's magic tells which.
+    if (!o.base.empty() && kl_logits_is_file(o.base)) {
+        po.base_logits = kl_logits::open(o.base);
+    } else if (!o.base.empty()) {
+        try {
+            base = open_model(o.base, o.model);
+        } catch (const error& e) {
+            const std::string msg = e.what();
+            if (msg.find("unrecognised model format") == std::string::npos) throw;
+            fail("{}; --kl-base also takes a logits file saved by --kl-save", msg);
+        }
+    }
     const std::vector<int32_t> tokens = tok.encode(text, true, false);
 
-    perplexity_options po;
     po.n_ctx = o.n_ctx;
+    po.kl_save = o.kl_save;
     progress_bar chunks_bar("perplexity", tokens.size() / static_cast<size_t>(o.n_ctx), !o.json);
     po.on_progress = [&chunks_bar](int done, int) { chunks_bar.update(static_cast<uint64_t>(done)); };
     const perplexity_result r = perplexity_run(m, base, tokens, tok.bos_id(), po);
     chunks_bar.finish();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!o.kl_save.empty()) {
+        std::fprintf(stderr, "kiln: saved the logits of %lld scored positions to %s (for --kl-base)\n",
+                     static_cast<long long>(r.n_scored), o.kl_save.c_str());
+    }
 
     if (o.json) {
         nlohmann::json j = {{"model", o.model.model}, {"text", o.text_file}, {"n_tokens", tokens.size()},
@@ -70,6 +91,7 @@ void perplexity_cmd(const perplexity_cli_options& o) {
             j["kld_max"] = r.kld_max;
             j["same_top1_pct"] = r.same_top1_pct;
         }
+        if (!o.kl_save.empty()) j["kl_save"] = o.kl_save;
         std::printf("%s\n", j.dump().c_str());
         return;
     }
@@ -96,7 +118,10 @@ void add_perplexity_command(CLI::App& app) {
         ->capture_default_str();
     add_threads_option(*cmd, o->threads);
     cmd->add_option("--kld-base,--kl-base", o->base,
-                    "base model (e.g. the f32 one): also report KL divergence and same top-1 against it");
+                    "base model (e.g. the f32 one) or its logits saved with --kl-save: also report KL divergence "
+                    "and same top-1 against it");
+    cmd->add_option("--kl-save", o->kl_save,
+                    "save this model's logits for the scored positions to FILE, for a later --kl-base FILE");
     cmd->add_flag("--json", o->json, "print one JSON object");
     cmd->callback([o] { perplexity_cmd(*o); });
 }

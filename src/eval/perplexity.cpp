@@ -61,16 +61,23 @@ perplexity_result perplexity_run(std::shared_ptr<const model> m, std::shared_ptr
     if (base && n_ctx > base->hp.n_ctx_train) {
         fail("-c {} is larger than the base model's context of {} tokens", n_ctx, base->hp.n_ctx_train);
     }
+    const kl_logits* saved = opt.base_logits.get();
+    if (base && saved) fail("both a base model and a base logits file were given; use one");
+    if (saved) saved->check_matches(tokens, bos, n_ctx, n_vocab);
 
     perplexity_result r;
     r.n_ctx = n_ctx;
     r.n_chunks = static_cast<int>(tokens.size() / static_cast<size_t>(n_ctx));
-    r.has_base = base != nullptr;
+    r.has_base = base != nullptr || saved != nullptr;
     const int first = n_ctx / 2;
 
     context ctx(m, n_ctx);
     std::unique_ptr<context> bctx;
     if (base) bctx = std::make_unique<context>(base, n_ctx);
+    std::unique_ptr<kl_logits_writer> writer;
+    if (!opt.kl_save.empty()) {
+        writer = std::make_unique<kl_logits_writer>(opt.kl_save, tokens, bos, n_ctx, n_vocab, r.n_chunks);
+    }
 
     double nll = 0, nll2 = 0, base_nll = 0, kl_sum = 0, kl_sum2 = 0;
     int64_t same = 0;
@@ -81,6 +88,7 @@ perplexity_result perplexity_run(std::shared_ptr<const model> m, std::shared_ptr
         if (bos >= 0) chunk[0] = bos;
         ctx.truncate(0);
         const std::vector<float> logits = ctx.eval(chunk, true);
+        if (writer) writer->append_chunk(logits);
         std::vector<float> base_logits;
         if (bctx) {
             bctx->truncate(0);
@@ -91,8 +99,8 @@ perplexity_result perplexity_run(std::shared_ptr<const model> m, std::shared_ptr
             const double v = -perplexity_log_prob(lg, n_vocab, chunk[j + 1]);
             nll += v;
             nll2 += v * v;
-            if (bctx) {
-                const float* bl = base_logits.data() + static_cast<size_t>(j) * n_vocab;
+            if (r.has_base) {
+                const float* bl = saved ? saved->row(c, j) : base_logits.data() + static_cast<size_t>(j) * n_vocab;
                 base_nll += -perplexity_log_prob(bl, n_vocab, chunk[j + 1]);
                 bool agree = false;
                 const double kl = perplexity_kld(bl, lg, n_vocab, &agree);
@@ -105,12 +113,13 @@ perplexity_result perplexity_run(std::shared_ptr<const model> m, std::shared_ptr
         }
         if (opt.on_progress) opt.on_progress(c + 1, r.n_chunks);
     }
+    if (writer) writer->commit();
     const double n = static_cast<double>(r.n_scored);
     r.nll_mean = nll / n;
     r.ppl = std::exp(r.nll_mean);
     const double var = std::max(0.0, nll2 / n - r.nll_mean * r.nll_mean);
     r.ppl_err = n > 1 ? r.ppl * std::sqrt(var / (n - 1)) : 0;
-    if (bctx) {
+    if (r.has_base) {
         r.base_ppl = std::exp(base_nll / n);
         r.kld_mean = kl_sum / n;
         const double kvar = std::max(0.0, kl_sum2 / n - r.kld_mean * r.kld_mean);

@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "eval/kl_logits.h"
 #include "model/model.h"
 
 namespace kiln {
@@ -18,6 +20,11 @@ namespace kiln {
 struct perplexity_options {
     int n_ctx = 256;
     std::function<void(int done, int total)> on_progress;
+    // Base logits saved by an earlier run (--kl-base FILE), used instead of a base model; they must have
+    // been made from the same tokens, BOS and n_ctx (checked before any evaluation).
+    std::shared_ptr<const kl_logits> base_logits;
+    // Also save the model's own logits for the scored positions to this file (--kl-save FILE).
+    std::string kl_save;
 };
 
 struct perplexity_result {
@@ -32,7 +39,8 @@ struct perplexity_result {
     double same_top1_pct = 0;
 };
 
-// The tokens needed: at least 2 * n_ctx (as llama.cpp requires). base may be nullptr.
+// The tokens needed: at least 2 * n_ctx (as llama.cpp requires). base may be nullptr (and must be when
+// opt.base_logits is given).
 perplexity_result perplexity_run(std::shared_ptr<const model> m, std::shared_ptr<const model> base,
                                  const std::vector<int32_t>& tokens, int32_t bos, const perplexity_options& opt);
 

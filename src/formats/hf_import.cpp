@@ -180,8 +180,25 @@ source_model hf_import(const std::string& dir) {
     hf_tokenizer_to_metadata(dir, m.meta);
     const size_t n_tokens = m.meta.get_str_array("tokenizer.tokens").size();
     const int64_t n_vocab = m.meta.get_int("model.n_vocab");
-    if (static_cast<int64_t>(n_tokens) != n_vocab) {
-        fail("{}: the tokenizer has {} tokens but config.json vocab_size is {}", dir, n_tokens, n_vocab);
+    if (static_cast<int64_t>(n_tokens) > n_vocab) {
+        fail("{}: the tokenizer has {} tokens but config.json vocab_size is only {}", dir, n_tokens, n_vocab);
+    }
+    // Many checkpoints (Qwen2.5, Llama 3.2 Vision, ...) round the embedding up past the last token for
+    // alignment; those rows are never produced by the tokenizer. Name them as unused tokens, as llama.cpp
+    // does, so ids and rows stay one to one.
+    if (static_cast<int64_t>(n_tokens) < n_vocab) {
+        std::vector<std::string> tokens = m.meta.get_str_array("tokenizer.tokens");
+        std::vector<int32_t> types = m.meta.get_i32_array("tokenizer.token_type");
+        const bool has_scores = m.meta.has("tokenizer.scores");
+        std::vector<float> scores = has_scores ? m.meta.get_f32_array("tokenizer.scores") : std::vector<float>();
+        for (int64_t i = static_cast<int64_t>(n_tokens); i < n_vocab; ++i) {
+            tokens.push_back("[PAD" + std::to_string(i) + "]");
+            types.push_back(5);  // unused
+            if (has_scores) scores.push_back(0.0f);
+        }
+        m.meta.set("tokenizer.tokens", std::move(tokens));
+        m.meta.set("tokenizer.token_type", std::move(types));
+        if (has_scores) m.meta.set("tokenizer.scores", std::move(scores));
     }
     return m;
 }

@@ -2,8 +2,8 @@
 //  1. the activations are quantized to block_q8_act once (split over tokens when there are many);
 //  2. work items are (token block, chunk of 8-row groups) pairs. Chunks are whole pairs of groups,
 //     16 rows = 64 bytes of f32 output, so two threads never write the same cache line of y, and
-//     there are about four per thread so both cores stay busy on a shared machine (dynamic
-//     scheduling). Inside an item the kernel reads each weight group once and applies it to every
+//     there are about four per thread so both cores stay busy on a shared machine (claimed
+//     dynamically from kiln's worker pool, ops/thread_pool.h). Inside an item the kernel reads each weight group once and applies it to every
 //     token of the block, so a batch of 2..16 tokens costs about one weight read, like one token.
 #include "ops/matmul_rows8.h"
 
@@ -15,6 +15,7 @@
 #include "arch/cpu_dispatch.h"
 #include "core/error.h"
 #include "ops/ops.h"
+#include "ops/thread_pool.h"
 
 namespace kiln::ops {
 
@@ -42,6 +43,10 @@ void parallel_items(int64_t n, int n_threads, const F& f) {
     const int nt = static_cast<int>(std::min<int64_t>(n_threads, n));
     if (nt <= 1) {
         for (int64_t i = 0; i < n; ++i) f(i);
+        return;
+    }
+    if (pool_enabled()) {
+        pool_for(n, nt, [&](int64_t i, int) { f(i); });
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)

@@ -1,4 +1,5 @@
-// kiln::ops: the ops the model runs. Work is split across OpenMP threads here;
+// kiln::ops: the ops the model runs. Work is split across kiln's worker threads here
+// (ops/thread_pool.h; OpenMP with KILN_POOL=0);
 // the arithmetic is done by the SIMD kernels of the table chosen at start-up
 // (arch/cpu_dispatch.h). Small calls stay on the calling thread: below a few
 // tens of thousands of multiply-adds a parallel region costs more than it saves.
@@ -22,6 +23,7 @@
 #include "ops/matmul_dnnl.h"
 #include "ops/matmul_rows8.h"
 #include "ops/ops_check.h"
+#include "ops/thread_pool.h"
 #include "quant/pack.h"
 
 namespace kiln {
@@ -133,6 +135,10 @@ void parallel_for(int64_t n, int n_threads, const F& f) {
     const int nt = static_cast<int>(std::min<int64_t>(n_threads, n));
     if (nt <= 1) {
         for (int64_t i = 0; i < n; ++i) f(i, 0);
+        return;
+    }
+    if (pool_enabled()) {  // kiln's workers: no barrier waiting for a descheduled thread (ops/thread_pool.h)
+        pool_for(n, nt, f);
         return;
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)

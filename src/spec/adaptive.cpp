@@ -30,19 +30,22 @@ int draft_length::next() {
     if (k_max_ == 0) return 0;
     if (!adaptive_) return k_max_;
     if (pause_left_ > 0) {
-        --pause_left_;
-        // The last paused step is followed by a probe with a short draft.
-        if (pause_left_ == 0) probing_ = true;
+        // The last paused step is followed by a probe.
+        if (--pause_left_ == 0) probing_ = true;
         return 0;
     }
     int k = 1;
     const double g = gain(k_max_, &k);
-    if (probing_) return std::min(std::max(k, 2), k_max_);
-    if (g < min_gain) {
-        pause_left_ = backoff_;
-        return next();
+    if (g >= min_gain) {
+        probing_ = false;
+        return k;
     }
-    return k;
+    // Probing: one-token drafts, step after step while they are accepted (each success raises the
+    // estimate; an expensive but good drafter is found this way), until the gain clears the bar.
+    if (probing_) return 1;
+    pause_left_ = backoff_;
+    backoff_ = std::min(backoff_ * 2, max_backoff);
+    return next();
 }
 
 void draft_length::update(int drafted, int accepted) {
@@ -55,18 +58,8 @@ void draft_length::update(int drafted, int accepted) {
     };
     for (int i = 0; i < accepted; ++i) observe(1.0);
     if (accepted < drafted) observe(0.0);
-    if (probing_) {
-        probing_ = false;
-        if (accepted == drafted) {
-            // The drafter has become useful (e.g. text started repeating): resume at once.
-            alpha_ = std::max(alpha_, 0.6);
-            backoff_ = first_backoff;
-        } else {
-            backoff_ = std::min(backoff_ * 2, max_backoff);
-        }
-    } else if (accepted > 0) {
-        backoff_ = first_backoff;
-    }
+    if (accepted == drafted) backoff_ = first_backoff;
+    else if (probing_) probing_ = false;  // a failed probe: the next call pauses, for twice as long
 }
 
 }  // namespace kiln

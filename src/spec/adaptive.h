@@ -25,7 +25,7 @@ public:
     bool paused() const { return pause_left_ > 0; }
 
     static constexpr double min_gain = 1.03;   // below this expected speedup, pause
-    static constexpr int first_backoff = 8;    // steps paused after the first failure
+    static constexpr int first_backoff = 16;   // steps paused after the first failure
     static constexpr int max_backoff = 256;
 
 private:
@@ -37,7 +37,7 @@ private:
     int observed_ = 0;    // draft tokens observed so far (early ones weigh more)
     int pause_left_ = 0;
     int backoff_ = first_backoff;
-    bool probing_ = false;
+    bool probing_ = true;  // the first steps probe when the prior alone does not promise a gain
 };
 
 }  // namespace kiln

@@ -88,4 +88,20 @@ expect_fail "perplexity: -c too small" "-c 4 is out of range" "$KILN" perplexity
 expect_fail "perplexity: -c beyond the model" "-c 1024 is larger than the model's context of 512" "$KILN" perplexity -m "$TMP/f32.kiln" -f "$TMP/text.txt" -c 1024
 expect_fail "perplexity: text too short" "perplexity at -c 256 needs at least 512" "$KILN" perplexity -m "$TMP/f32.kiln" -f "$TMP/short.txt" -c 256
 expect_fail "perplexity: missing base" "none.kiln" "$KILN" perplexity -m "$TMP/f32.kiln" -f "$TMP/text.txt" -c 128 --kld-base "$TMP/none.kiln"
+# --kl-save / --kl-base FILE: the base's logits saved once give the same figures as the base model
+expect_ok "perplexity --kl-save" "$KILN" perplexity -m "$TMP/f32.kiln" -f "$TMP/text.txt" -c 128 --kl-save "$TMP/base.klb" --json
+ls -a "$TMP" | grep -q '\.tmp\.' && { echo "FAIL --kl-save left a temporary file"; FAILS=$((FAILS+1)); }
+kl_figs() { grep -o '"\(kld_mean\|kld_max\|same_top1_pct\|base_ppl\|ppl\)":[^,}]*' "$TMP/stdout" | sort; }
+expect_ok "perplexity --kl-base model" "$KILN" perplexity -m "$TMP/q4.kiln" -f "$TMP/text.txt" -c 128 --kl-base "$TMP/f32.kiln" --json
+figs_model=$(kl_figs)
+expect_ok "perplexity --kl-base file" "$KILN" perplexity -m "$TMP/q4.kiln" -f "$TMP/text.txt" -c 128 --kl-base "$TMP/base.klb" --json
+[ -n "$figs_model" ] && [ "$figs_model" = "$(kl_figs)" ] || { echo "FAIL --kl-base file differs from the model: $figs_model vs $(kl_figs)"; FAILS=$((FAILS+1)); }
+head -c 3000 "$TMP/text.txt" > "$TMP/text2.txt"
+expect_fail "perplexity: logits of another text" "base.klb: the logits were saved for a different text" "$KILN" perplexity -m "$TMP/q4.kiln" -f "$TMP/text2.txt" -c 128 --kl-base "$TMP/base.klb"
+expect_fail "perplexity: logits at another -c" "base.klb: the logits were saved at -c 128, not -c 64" "$KILN" perplexity -m "$TMP/q4.kiln" -f "$TMP/text.txt" -c 64 --kl-base "$TMP/base.klb"
+head -c 100000 "$TMP/base.klb" > "$TMP/trunc.klb"
+expect_fail "perplexity: truncated logits file" "trunc.klb: truncated or damaged logits file" "$KILN" perplexity -m "$TMP/q4.kiln" -f "$TMP/text.txt" -c 128 --kl-base "$TMP/trunc.klb"
+{ printf 'XILNKLB\0'; tail -c +9 "$TMP/base.klb"; } > "$TMP/magic.klb"
+expect_fail "perplexity: logits file with a wrong magic" "magic.klb: unrecognised model format.*also takes a logits file" "$KILN" perplexity -m "$TMP/q4.kiln" -f "$TMP/text.txt" -c 128 --kl-base "$TMP/magic.klb"
+expect_fail "perplexity: --kl-save into a missing directory" "nodir/x.klb: output directory .* does not exist" "$KILN" perplexity -m "$TMP/f32.kiln" -f "$TMP/text.txt" -c 128 --kl-save "$TMP/nodir/x.klb"
 finish

@@ -47,6 +47,13 @@ else echo "FAIL draft at the context end"; cat "$TMP/spec_c.err"; FAILS=$((FAILS
 if cmp -s "$TMP/a.txt" "$TMP/b.txt"; then echo "ok   sampling with a seed is reproducible"
 else echo "FAIL sampling with a seed differs between runs"; FAILS=$((FAILS+1)); fi
 
+# kiln bench with a drafter: the speculative test with its efficiency.
+if "$KILN" bench -m "$S" --self-draft 1 --draft-fixed --draft-max 3 -n 24 -r 1 -t 1 > "$TMP/bench.txt" 2>&1 &&
+   grep -q "speculative decoding: self-draft" "$TMP/bench.txt" && grep -qE "\| yes \|$" "$TMP/bench.txt"; then
+  echo "ok   bench with a drafter"
+else echo "FAIL bench with a drafter"; cat "$TMP/bench.txt"; FAILS=$((FAILS+1)); fi
+expect_fail "bench --draft-max without a drafter" "--draft-max needs a drafter" "$KILN" bench -m "$S" --draft-max 3 -n 8
+
 # --- bad input ----------------------------------------------------------------------------------------------
 expect_fail "missing draft file" "no such file" "$KILN" run -m "$S" -p hi --draft "$TMP/none.kiln"
 expect_fail "--draft with --lookup" "alternatives" "$KILN" run -m "$S" -p hi --draft "$TMP/s16.kiln" --lookup

@@ -49,6 +49,19 @@ inline void store_rows(float* y, __m256 v, int64_t valid) {
     for (int64_t r = 0; r < valid; ++r) y[r] = tmp[r];
 }
 
+// Several tokens: prefetch the group's weights k_prefetch_bytes ahead. The per-block arithmetic of
+// 2+ tokens is long enough that, left to the hardware prefetcher, the DRAM reads and the arithmetic
+// run one after the other (docs/KERNELS.md); one token keeps the plain sequential stream.
+constexpr int64_t k_prefetch_bytes = 2048;
+
+template <int T, class B>
+inline void prefetch_ahead(const B* blk) {
+    if constexpr (T > 1) {
+        const char* p = reinterpret_cast<const char*>(blk) + k_prefetch_bytes;
+        for (size_t o = 0; o < sizeof(B); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
+    }
+}
+
 // One 8-row group against T tokens.
 template <int T>
 void tile_q8(const block_q8_0x8* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
@@ -57,6 +70,7 @@ void tile_q8(const block_q8_0x8* w, int64_t nb, const block_q8_act* act, int64_t
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead<T>(w + b);
         __m256i s[T];
         for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
         for (int c = 0; c < 8; ++c) {
@@ -84,6 +98,7 @@ void tile_q4(const block_q4_0x8* w, int64_t nb, const block_q8_act* act, int64_t
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead<T>(w + b);
         __m256i p16[T];
         for (int t = 0; t < T; ++t) p16[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
@@ -114,6 +129,7 @@ void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f), m03 = _mm256_set1_epi8(0x03);
     for (int64_t b = 0; b < nb; ++b) {
+        prefetch_ahead<T>(w + b);
         const block_q4_kx8& blk = w[b];
         alignas(32) uint8_t sc[64], mn[64];
         {

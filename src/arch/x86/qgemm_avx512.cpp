@@ -20,6 +20,7 @@
 #endif
 
 #include <cstdint>
+#include <vector>
 
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
@@ -376,12 +377,35 @@ void tile_pair(const typename Q::block* w0, const typename Q::block* w1, int64_t
     for (int t = 0; t < T; ++t) store_pair(y + t * y_stride, acc[t], rows_left);
 }
 
+// One sub-block (2p + High) of a super-block pair against T tokens: 8 weight vectors of one nibble.
+template <int T, int S, bool High>
+inline void q4k_pair_sub(const block_q4_kx8& b0, const block_q4_kx8& b1, const q4k_scales& s0, const q4k_scales& s1,
+                         int p, const block_q8_act* a, const float* ds, int64_t n_act, __m512* acc) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    const int j = 2 * p + (High ? 1 : 0);
+    const __m512 dsc = _mm512_shuffle_f32x4(_mm512_load_ps(s0.dsc[j]), _mm512_load_ps(s1.dsc[j]), 0x44);
+    const __m512 dmn = _mm512_shuffle_f32x4(_mm512_load_ps(s0.dmn[p]), _mm512_load_ps(s1.dmn[p]), High ? 0xee : 0x44);
+    __m512i wv[8];
+    for (int c = 0; c < 8; ++c) {
+        const __m512i v = pair_chunk(b0.qs + p * 256 + 32 * c, b1.qs + p * 256 + 32 * c);
+        wv[c] = _mm512_and_si512(High ? _mm512_srli_epi16(v, 4) : v, m0f);
+    }
+    for (int t = 0; t < T; ++t) {
+        const block_q8_act& x = a[t * n_act];
+        __m512i s[S];
+        for (int i = 0; i < S; ++i) s[i] = _mm512_setzero_si512();
+        for (int c = 0; c < 8; ++c) s[c % S] = dpbusd_bcast(s[c % S], wv[c], x.qs + 4 * c);
+        const __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_chains<S>(s)), _mm512_mul_ps(dsc, _mm512_set1_ps(x.d)), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(ds[t * n_act]), r);
+    }
+}
+
 // q4_k: per sub-block j the 8 weight vectors are the low (j even) or high (j odd) nibbles of the
 // 256 bytes of pair p = j / 2; the scales of both groups are regrouped into 16-lane vectors once
 // per super-block.
 template <int T>
 void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, const block_q8_act* act,
-                   int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+                   const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
     constexpr int S = pair_chains<T>();
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
@@ -391,24 +415,42 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, c
         pair_prefetch(w0 + b, w1 + b);
         q4k_scales_decode(w0[b], s0);
         q4k_scales_decode(w1[b], s1);
-        for (int j = 0; j < 8; ++j) {
-            const int p = j / 2;
-            const __m512 dsc = _mm512_shuffle_f32x4(_mm512_load_ps(s0.dsc[j]), _mm512_load_ps(s1.dsc[j]), 0x44);
-            const __m512 m0 = _mm512_load_ps(s0.dmn[p]), m1 = _mm512_load_ps(s1.dmn[p]);
-            const __m512 dmn = j % 2 ? _mm512_shuffle_f32x4(m0, m1, 0xee) : _mm512_shuffle_f32x4(m0, m1, 0x44);
-            __m512i wv[8];
-            for (int c = 0; c < 8; ++c) {
-                const __m512i v = pair_chunk(w0[b].qs + p * 256 + 32 * c, w1[b].qs + p * 256 + 32 * c);
-                wv[c] = _mm512_and_si512(j % 2 ? _mm512_srli_epi16(v, 4) : v, m0f);
+        if constexpr (T <= 4) {
+            // Few tokens: both nibbles of a pair's 256 bytes per group at once (16 weight vectors),
+            // so each byte is loaded and unpacked once and the two sub-blocks give two chains.
+            for (int p = 0; p < 4; ++p) {
+                const __m512 dsc0 = _mm512_shuffle_f32x4(_mm512_load_ps(s0.dsc[2 * p]), _mm512_load_ps(s1.dsc[2 * p]), 0x44);
+                const __m512 dsc1 =
+                    _mm512_shuffle_f32x4(_mm512_load_ps(s0.dsc[2 * p + 1]), _mm512_load_ps(s1.dsc[2 * p + 1]), 0x44);
+                const __m512 m0 = _mm512_load_ps(s0.dmn[p]), m1 = _mm512_load_ps(s1.dmn[p]);
+                const __m512 dmn0 = _mm512_shuffle_f32x4(m0, m1, 0x44), dmn1 = _mm512_shuffle_f32x4(m0, m1, 0xee);
+                __m512i wl[8], wh[8];
+                for (int c = 0; c < 8; ++c) {
+                    const __m512i v = pair_chunk(w0[b].qs + p * 256 + 32 * c, w1[b].qs + p * 256 + 32 * c);
+                    wl[c] = _mm512_and_si512(v, m0f);
+                    wh[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
+                }
+                for (int t = 0; t < T; ++t) {
+                    const block_q8_act& a0 = act[t * n_act + b * 8 + 2 * p];
+                    const block_q8_act& a1 = act[t * n_act + b * 8 + 2 * p + 1];
+                    __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                                    _mm512_setzero_si512()};
+                    for (int c = 0; c < 8; ++c) {
+                        s[c % 2] = dpbusd_bcast(s[c % 2], wl[c], a0.qs + 4 * c);
+                        s[2 + c % 2] = dpbusd_bcast(s[2 + c % 2], wh[c], a1.qs + 4 * c);
+                    }
+                    __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[0], s[1])),
+                                               _mm512_mul_ps(dsc0, _mm512_set1_ps(a0.d)), acc[t]);
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[2], s[3])), _mm512_mul_ps(dsc1, _mm512_set1_ps(a1.d)), r);
+                    r = _mm512_fnmadd_ps(dmn0, _mm512_set1_ps(ds[t * n_act + b * 8 + 2 * p]), r);
+                    acc[t] = _mm512_fnmadd_ps(dmn1, _mm512_set1_ps(ds[t * n_act + b * 8 + 2 * p + 1]), r);
+                }
             }
-            for (int t = 0; t < T; ++t) {
-                const block_q8_act& a = act[t * n_act + b * 8 + j];
-                __m512i s[S];
-                for (int i = 0; i < S; ++i) s[i] = _mm512_setzero_si512();
-                for (int c = 0; c < 8; ++c) s[c % S] = dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
-                __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_chains<S>(s)), _mm512_mul_ps(dsc, _mm512_set1_ps(a.d)), acc[t]);
-                acc[t] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(a.d * static_cast<float>(a.sum)), r);
-            }
+            continue;
+        }
+        for (int p = 0; p < 4; ++p) {
+            q4k_pair_sub<T, S, false>(w0[b], w1[b], s0, s1, p, act + b * 8 + 2 * p, ds + b * 8 + 2 * p, n_act, acc);
+            q4k_pair_sub<T, S, true>(w0[b], w1[b], s0, s1, p, act + b * 8 + 2 * p + 1, ds + b * 8 + 2 * p + 1, n_act, acc);
         }
     }
     for (int t = 0; t < T; ++t) store_pair(y + t * y_stride, acc[t], rows_left);
@@ -416,9 +458,9 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, c
 
 template <class Q, int T>
 void run_pair_tile(const typename Q::block* w0, const typename Q::block* w1, int64_t nb, const block_q8_act* act,
-                   int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+                   const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
     if constexpr (Q::k_quant) {
-        tile_pair_q4k<T>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+        tile_pair_q4k<T>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
     } else {
         tile_pair<Q, T>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
     }
@@ -427,13 +469,14 @@ void run_pair_tile(const typename Q::block* w0, const typename Q::block* w1, int
 // A run-time token count in [1, T].
 template <class Q, int T>
 void run_pair_tokens(int tokens, const typename Q::block* w0, const typename Q::block* w1, int64_t nb,
-                     const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+                     const block_q8_act* act, const float* ds, int64_t n_act, float* y, int64_t y_stride,
+                     int64_t rows_left) {
     if constexpr (T == 1) {
-        run_pair_tile<Q, 1>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+        run_pair_tile<Q, 1>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
     } else if (tokens == T) {
-        run_pair_tile<Q, T>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+        run_pair_tile<Q, T>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
     } else {
-        run_pair_tokens<Q, T - 1>(tokens, w0, w1, nb, act, n_act, y, y_stride, rows_left);
+        run_pair_tokens<Q, T - 1>(tokens, w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
     }
 }
 
@@ -444,13 +487,23 @@ void qgemm_pairs(const typename Q::block* w, int64_t n_rows, int64_t nb, const b
                  int64_t n_act, float* y, int64_t y_stride) {
     const int64_t groups = (n_rows + 7) / 8;
     const int64_t n_tiles = (n_tokens + MT - 1) / MT;
+    // q4_k's min correction needs d * sum(x) of every activation block in every row pair: computed
+    // once per call here instead of a conversion, a multiply and a broadcast in each pair.
+    thread_local std::vector<float> ds_storage;
+    const float* ds = nullptr;
+    if constexpr (Q::k_quant) {
+        const size_t n = static_cast<size_t>(n_tokens * n_act);
+        if (ds_storage.size() < n) ds_storage.resize(n);
+        for (size_t i = 0; i < n; ++i) ds_storage[i] = act[i].d * static_cast<float>(act[i].sum);
+        ds = ds_storage.data();
+    }
     for (int64_t g = 0; g < groups; g += 2) {
         const auto* w0 = w + g * nb;
         const auto* w1 = g + 1 < groups ? w0 + nb : w0;
         for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
             const int64_t nt = (n_tokens - t) / (n_tiles - i) + ((n_tokens - t) % (n_tiles - i) ? 1 : 0);
-            run_pair_tokens<Q, MT>(static_cast<int>(nt), w0, w1, nb, act + t * n_act, n_act, y + t * y_stride + g * 8,
-                                   y_stride, n_rows - g * 8);
+            run_pair_tokens<Q, MT>(static_cast<int>(nt), w0, w1, nb, act + t * n_act, ds ? ds + t * n_act : nullptr, n_act,
+                                   y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
             t += nt;
         }
     }
