@@ -3,15 +3,20 @@
 // save/load round trip, sanitising of user input.
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 
+#include "chat/chat_kv_file.h"
 #include "chat/chat_session.h"
 #include "chat/chat_template.h"
 #include "core/error.h"
 #include "formats/import.h"
 #include "model/context.h"
 #include "model/model.h"
+#include "spec/drafter.h"
 #include "support/test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
@@ -158,4 +163,164 @@ TEST_CASE("save and load round trip; foreign files are refused") {
     CHECK_THROWS_AS(t.from_json(json::parse(R"({"format": "kiln-chat", "version": 1, "messages": [], "sampling": {"temperature": "hot"}})"), "x.json"), kiln::error);
     CHECK_THROWS_AS(t.from_json(json::parse(R"({"format": "kiln-chat", "version": 1, "messages": [], "sampling": {"top_p": 7}})"), "x.json"), kiln::error);
     CHECK(t.messages() == s.messages());  // a refused file changes nothing
+}
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const std::string& b) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+
+}  // namespace
+
+TEST_CASE("save with the KV cache, load in a fresh session: the same reply with no re-prefill") {
+    fixture f;
+    if (!load(f)) return;
+    const std::string kv = test::temp_dir() + "/conv.json.kv";
+    context ctx(f.m, 256);
+    chat_session s(ctx, *f.tok, *f.tmpl, greedy(16));
+    s.set_system("Stories for kids.");
+    s.send("Once upon a time", nullptr, nullptr);
+    s.send("Then the cat", nullptr, nullptr);
+    const json saved = s.to_json();
+    const size_t n_kv = s.save_kv(kv);
+    CHECK(n_kv > 20);
+    CHECK(!test::file_exists(kv + ".tmp"));
+    const chat_reply want = s.send("The end", nullptr, nullptr);  // the session that never stopped
+
+    context ctx2(f.m, 256);
+    chat_session t(ctx2, *f.tok, *f.tmpl, greedy(3));
+    t.from_json(saved, "saved");
+    CHECK(t.load_kv(kv) == "");
+    CHECK(t.cached_tokens().size() == n_kv);
+    CHECK(ctx2.n_past() == static_cast<int>(n_kv));
+    const chat_reply got = t.send("The end", nullptr, nullptr);
+    CHECK(got.text == want.text);
+    CHECK(got.n_reused == want.n_reused);
+    CHECK(got.n_prefilled == want.n_prefilled);  // only the new turn
+    CHECK(got.n_prefilled < got.n_prompt - 20);
+
+    // without the cache: the same reply, the whole conversation evaluated
+    context ctx3(f.m, 256);
+    chat_session u(ctx3, *f.tok, *f.tmpl, greedy(3));
+    u.from_json(saved, "saved");
+    const chat_reply plain = u.send("The end", nullptr, nullptr);
+    CHECK(plain.text == want.text);
+    CHECK(plain.n_prefilled == plain.n_prompt);
+
+    // a context too small for the cache: a note, the cache is not used
+    context ctx4(f.m, 16);
+    chat_session v(ctx4, *f.tok, *f.tmpl, greedy(3));
+    v.from_json(saved, "saved");
+    CHECK(v.load_kv(kv).find("more than the context of 16") != std::string::npos);
+    CHECK(v.cached_tokens().empty());
+}
+
+TEST_CASE("a KV cache file that is foreign, truncated or corrupt falls back to re-evaluation with a note") {
+    fixture f;
+    if (!load(f)) return;
+    const std::string dir = test::temp_dir();
+    const std::string kv = dir + "/good.kv";
+    context ctx(f.m, 256);
+    chat_session s(ctx, *f.tok, *f.tmpl, greedy(12));
+    s.send("Hi", nullptr, nullptr);
+    const json saved = s.to_json();
+    s.save_kv(kv);
+    const chat_reply want = s.send("More", nullptr, nullptr);
+    const std::string good = read_bytes(kv);
+    REQUIRE(good.size() > 64);
+
+    auto variant = [&](const std::string& name, std::string bytes) {
+        write_bytes(dir + "/" + name, bytes);
+        return dir + "/" + name;
+    };
+    std::string other_model = good;
+    other_model[24] = static_cast<char>(other_model[24] ^ 1);  // the model id
+    std::string other_layers = good;
+    other_layers[12] = static_cast<char>(other_layers[12] + 1);  // n_layer
+    std::string flipped = good;
+    flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 0x10);  // inside the K/V rows
+    std::string bad_token = good;
+    bad_token[40 + 3] = static_cast<char>(0x7f);  // the first token id, far outside the vocabulary
+    const struct {
+        std::string path, note;
+    } cases[] = {
+        {variant("other_model.kv", other_model), "saved with another model"},
+        {variant("other_layers.kv", other_layers), "saved with another model"},
+        {variant("truncated.kv", good.substr(0, good.size() - 100)), "truncated or corrupt"},
+        {variant("empty.kv", ""), "not a kiln KV cache file"},
+        {variant("garbage.kv", std::string(200, 'x')), "not a kiln KV cache file"},
+        {variant("version.kv", good.substr(0, 8) + std::string("\x09", 1) + good.substr(9)), "KV cache file version 9"},
+        {variant("flipped.kv", flipped), "fails its checksum"},
+        {variant("bad_token.kv", bad_token), "outside the vocabulary"},
+        {dir + "/missing.kv", "cannot open"},
+    };
+    for (const auto& c : cases) {
+        CAPTURE(c.path);
+        context ctx2(f.m, 256);
+        chat_session t(ctx2, *f.tok, *f.tmpl, greedy(1));
+        t.from_json(saved, "saved");
+        const std::string note = t.load_kv(c.path);
+        CHECK(note.find(c.note) != std::string::npos);
+        CHECK(note.find("evaluated again") != std::string::npos);
+        CHECK(t.cached_tokens().empty());
+        CHECK(ctx2.n_past() == 0);
+        const chat_reply r = t.send("More", nullptr, nullptr);
+        CHECK(r.text == want.text);
+        CHECK(r.n_reused == 0);
+    }
+
+    // a cache of another conversation: nothing in common, not used
+    context ctx3(f.m, 256);
+    chat_session other(ctx3, *f.tok, *f.tmpl, greedy(4));
+    other.send("Zebra", nullptr, nullptr);
+    other.save_kv(dir + "/zebra.kv");
+    context ctx4(f.m, 256);
+    chat_session t(ctx4, *f.tok, *f.tmpl, greedy(1));
+    t.from_json(saved, "saved");
+    CHECK(t.load_kv(dir + "/zebra.kv").find("does not match the conversation") != std::string::npos);
+    CHECK(t.send("More", nullptr, nullptr).text == want.text);
+
+    // the model id depends on the weights, not only on the shapes
+    CHECK(chat_kv_model_id(*f.m) == chat_kv_model_id(*f.m));
+}
+
+TEST_CASE("a KV cache loaded into a speculative session gives the same replies") {
+    fixture f;
+    if (!load(f)) return;
+    const std::string kv = test::temp_dir() + "/spec.kv";
+    auto d1 = drafter_lookup_create(1, 3);
+    chat_session_options o = greedy(16);
+    o.draft = d1.get();
+    o.spec.adaptive = false;
+    context ctx(f.m, 256);
+    chat_session s(ctx, *f.tok, *f.tmpl, o);
+    s.send("Once upon a time", nullptr, nullptr);
+    const json saved = s.to_json();
+    CHECK(s.save_kv(kv) > 0);
+    const chat_reply want = s.send("The dog", nullptr, nullptr);
+    CHECK(want.speculative);
+
+    auto d2 = drafter_lookup_create(1, 3);
+    o.draft = d2.get();
+    context ctx2(f.m, 256);
+    chat_session t(ctx2, *f.tok, *f.tmpl, o);
+    t.from_json(saved, "saved");
+    CHECK(t.load_kv(kv).find("speculative") != std::string::npos);
+    CHECK(t.send("The dog", nullptr, nullptr).text == want.text);
+
+    // and a plain session reads the cache a speculative one wrote
+    context ctx3(f.m, 256);
+    chat_session u(ctx3, *f.tok, *f.tmpl, greedy(16));
+    u.from_json(saved, "saved");
+    CHECK(u.load_kv(kv) == "");
+    const chat_reply r = u.send("The dog", nullptr, nullptr);
+    CHECK(r.text == want.text);
+    CHECK(r.n_reused > 0);
 }

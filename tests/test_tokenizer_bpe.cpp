@@ -18,6 +18,7 @@
 #include "formats/hf_tokenizer.h"
 #include "support/test_paths.h"
 #include "tokenizer/pretokenizer.h"
+#include "tokenizer/test_vectors.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_utf8.h"
 #include "tokenizer/vocab.h"
@@ -33,23 +34,9 @@ std::string vocab_dir() {
     return m.empty() || !fs::exists(m + "/vocab") ? "" : m + "/vocab";
 }
 
-// llama.cpp's convention: inputs separated by "\n__ggml_vocab_test__\n"; text after the last
-// separator, if any, is one more input.
+// llama.cpp's vector inputs, cut as `kiln tokenize -f` cuts them.
 std::vector<std::string> read_inputs(const std::string& path) {
-    const std::string all = kt::read_text(path);
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < all.size()) {
-        const size_t next = all.find(sep, pos);
-        if (next == std::string::npos) {
-            out.push_back(all.substr(pos));
-            break;
-        }
-        out.push_back(all.substr(pos, next - pos));
-        pos = next + sep.size();
-    }
-    return out;
+    return tokenizer_split_test_inputs(kt::read_text(path));
 }
 
 std::vector<std::vector<int32_t>> read_outputs(const std::string& path) {

@@ -283,8 +283,8 @@ private:
             "/system TEXT          set the system prompt (empty: remove it)\n"
             "/set temp|top_k|top_p|min_p|seed|n VALUE   change sampling; n: reply length limit (-1: none)\n"
             "/stats                token counts and speeds so far\n"
-            "/save FILE            write the conversation (JSON)\n"
-            "/load FILE            continue a saved conversation\n"
+            "/save FILE [--kv]     write the conversation (JSON); --kv also writes the KV cache to FILE.kv\n"
+            "/load FILE            continue a saved conversation (using FILE.kv when it matches: no re-evaluation)\n"
             "/exit                 quit (also Ctrl-D)\n"
             "\"\"\"                   start or end multiline input\n");
         std::fflush(stdout);
@@ -327,9 +327,18 @@ private:
         std::fprintf(stderr, "kiln: %s = %s\n", key.c_str(), val.c_str());
     }
 
-    void save(const std::string& path) {
-        if (path.empty()) {
-            std::fprintf(stderr, "kiln: error: usage: /save FILE\n");
+    // "/save FILE" writes the conversation; "/save FILE --kv" also writes the KV cache to FILE.kv
+    // so that /load resumes without evaluating the conversation again.
+    void save(std::string path) {
+        bool with_kv = false;
+        const std::string flag = " --kv";
+        if (path.size() > flag.size() && path.compare(path.size() - flag.size(), flag.size(), flag) == 0) {
+            with_kv = true;
+            path.erase(path.size() - flag.size());
+            while (!path.empty() && path.back() == ' ') path.pop_back();
+        }
+        if (path.empty() || path == "--kv") {
+            std::fprintf(stderr, "kiln: error: usage: /save FILE [--kv]\n");
             return;
         }
         const std::string tmp = path + ".tmp";
@@ -347,9 +356,25 @@ private:
             std::remove(tmp.c_str());
             return;
         }
-        std::fprintf(stderr, "kiln: saved %zu messages to %s\n", s_.messages().size(), path.c_str());
+        const std::string kv_path = path + ".kv";
+        if (!with_kv) {
+            std::remove(kv_path.c_str());  // a cache from an earlier /save --kv would describe an older state
+            std::fprintf(stderr, "kiln: saved %zu messages to %s\n", s_.messages().size(), path.c_str());
+            return;
+        }
+        size_t n_kv = 0;
+        try {
+            n_kv = s_.save_kv(kv_path);
+        } catch (const kiln::error& e) {
+            std::fprintf(stderr, "kiln: saved %zu messages to %s\n", s_.messages().size(), path.c_str());
+            std::fprintf(stderr, "kiln: error: %s\n", e.what());
+            return;
+        }
+        std::fprintf(stderr, "kiln: saved %zu messages to %s and %zu cached tokens to %s\n", s_.messages().size(),
+                     path.c_str(), n_kv, kv_path.c_str());
     }
 
+    // Uses FILE.kv when it is there (written by /save FILE --kv); a bad or foreign one is only a note.
     void load(const std::string& path) {
         try {
             if (path.empty()) fail("usage: /load FILE");
@@ -358,7 +383,19 @@ private:
             std::fprintf(stderr, "kiln: error: %s\n", e.what());
             return;
         }
-        std::fprintf(stderr, "kiln: loaded %zu messages from %s\n", s_.messages().size(), path.c_str());
+        const std::string kv_path = path + ".kv";
+        if (access(kv_path.c_str(), F_OK) != 0) {
+            std::fprintf(stderr, "kiln: loaded %zu messages from %s\n", s_.messages().size(), path.c_str());
+            return;
+        }
+        const std::string note = s_.load_kv(kv_path);
+        if (!note.empty()) {
+            std::fprintf(stderr, "kiln: loaded %zu messages from %s\n", s_.messages().size(), path.c_str());
+            std::fprintf(stderr, "kiln: note: %s\n", note.c_str());
+            return;
+        }
+        std::fprintf(stderr, "kiln: loaded %zu messages from %s and %zu cached tokens from %s\n", s_.messages().size(),
+                     path.c_str(), s_.cached_tokens().size(), kv_path.c_str());
     }
 
     void stats() const {

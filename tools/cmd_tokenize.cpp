@@ -20,6 +20,7 @@
 #include "formats/gguf_import.h"
 #include "formats/hf_tokenizer.h"
 #include "formats/import.h"
+#include "tokenizer/test_vectors.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 
@@ -70,30 +71,12 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
-// llama.cpp's test-vector convention; a file without separators is one input.
-std::vector<std::string> split_inputs(const std::string& all) {
-    const std::string sep = "\n__ggml_vocab_test__\n";
-    std::vector<std::string> out;
-    size_t pos = 0;
-    while (pos < all.size()) {
-        const size_t next = all.find(sep, pos);
-        if (next == std::string::npos) {
-            out.push_back(all.substr(pos));
-            break;
-        }
-        out.push_back(all.substr(pos, next - pos));
-        pos = next + sep.size();
-    }
-    if (out.empty()) out.emplace_back();
-    return out;
-}
-
 void run_tokenize(const tokenize_options& o) {
     const bool has_text = o.has_text;
     if (has_text && !o.file.empty()) fail("give either TEXT or -f FILE, not both");
     if (!has_text && o.file.empty()) fail("tokenize needs a TEXT or -f FILE");
     const tokenizer tok(vocab_from_metadata(tokenizer_metadata(o.model)));
-    const std::vector<std::string> inputs = has_text ? std::vector<std::string>{o.text} : split_inputs(read_file(o.file));
+    const std::vector<std::string> inputs = has_text ? std::vector<std::string>{o.text} : tokenizer_split_test_inputs(read_file(o.file));
 
     std::string out;
     for (size_t i = 0; i < inputs.size(); ++i) {

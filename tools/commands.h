@@ -14,5 +14,6 @@ void add_bench_command(CLI::App& app);
 void add_synth_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_chat_command(CLI::App& app);
+void add_export_command(CLI::App& app);
 
 }  // namespace kiln::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
     kiln::cli::add_synth_command(app);
     kiln::cli::add_tokenize_command(app);
     kiln::cli::add_chat_command(app);
+    kiln::cli::add_export_command(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {

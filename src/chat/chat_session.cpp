@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "chat/chat_kv_file.h"
 #include "core/error.h"
 #include "model/context.h"
 #include "tokenizer/tokenizer.h"
@@ -319,6 +320,41 @@ void chat_session::from_json(const nlohmann::ordered_json& j, const std::string&
     messages_ = j["messages"];
     opt_.sampling = s;
     opt_.n_predict = n_predict;
+}
+
+size_t chat_session::save_kv(const std::string& path) const {
+    const size_t n = std::min(cached_.size(), static_cast<size_t>(ctx_.n_past()));
+    chat_kv_save(path, ctx_, std::vector<int32_t>(cached_.begin(), cached_.begin() + static_cast<long>(n)));
+    return n;
+}
+
+std::string chat_session::load_kv(const std::string& path) {
+    // Whatever happens, the engine's idea of the cache is stale now.
+    engine_.reset();
+    cached_.clear();
+    std::vector<int32_t> tokens;
+    std::string why;
+    if (!chat_kv_load(path, ctx_, tokens, why)) {
+        ctx_.truncate(0);
+        return why + "; the conversation will be evaluated again";
+    }
+    // The cache is only worth keeping as far as it agrees with the conversation as now rendered;
+    // send() compares token by token, so a partly matching cache is still used correctly.
+    chat_render_options ro = opt_.render;
+    ro.add_generation_prompt = false;
+    const std::vector<int32_t> conv = tokenize_prompt(tmpl_.apply(messages_, ro));
+    size_t k = 0;
+    while (k < tokens.size() && k < conv.size() && tokens[k] == conv[k]) ++k;
+    if (k == 0) {
+        ctx_.truncate(0);
+        return fmt::format("{}: the KV cache does not match the conversation; it will be evaluated again", path);
+    }
+    cached_ = std::move(tokens);
+    if (opt_.draft) {
+        // spec_engine has no way yet to adopt a cache it did not fill; it evaluates the conversation again.
+        return fmt::format("{}: the KV cache is not used with speculative decoding yet; the conversation will be evaluated again", path);
+    }
+    return "";
 }
 
 }  // namespace kiln

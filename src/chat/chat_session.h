@@ -87,6 +87,15 @@ public:
     nlohmann::ordered_json to_json() const;
     void from_json(const nlohmann::ordered_json& j, const std::string& where);
 
+    // The KV cache of the cached tokens, for /save FILE --kv (chat_kv_file.h; kiln::error when it
+    // cannot be written). Returns how many tokens' keys/values were written.
+    size_t save_kv(const std::string& path) const;
+    // After from_json: restores a cache written by save_kv so the next send() evaluates only what
+    // differs (as if the session had never stopped). Returns "" when every cached token matches the
+    // conversation, else a note for the user: a bad, foreign or mismatching file leaves the cache
+    // empty (the conversation is evaluated again on the next turn), never an error.
+    std::string load_kv(const std::string& path);
+
 private:
     context& ctx_;
     const tokenizer& tok_;

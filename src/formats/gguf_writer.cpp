@@ -1,18 +1,15 @@
 #include "formats/gguf_writer.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <vector>
 
 #include "core/error.h"
 #include "formats/gguf.h"
+#include "formats/output_file.h"
 
 namespace kiln {
 
@@ -20,17 +17,9 @@ namespace {
 
 constexpr uint32_t gguf_alignment = 32;
 
-uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
-
-class gguf_bytes {
+// GGUF's key/value section on top of the plain byte buffer; counts the pairs for the header.
+class gguf_bytes : public byte_writer {
 public:
-    void u32(uint32_t v) { raw(&v, 4); }
-    void u64(uint64_t v) { raw(&v, 8); }
-    void str(const std::string& s) { u64(s.size()); raw(s.data(), s.size()); }
-    void raw(const void* p, size_t n) {
-        const auto* b = static_cast<const uint8_t*>(p);
-        buf.insert(buf.end(), b, b + n);
-    }
     void key(const std::string& k, gguf_type t) { str(k); u32(static_cast<uint32_t>(t)); }
 
     void kv_u32(const std::string& k, int64_t v) {
@@ -74,7 +63,6 @@ public:
         ++n_kv;
     }
 
-    std::vector<uint8_t> buf;
     uint64_t n_kv = 0;
 };
 
@@ -156,18 +144,6 @@ void write_tokenizer(const metadata& m, gguf_bytes& w) {
     if (m.has("tokenizer.chat_template")) w.kv_str("tokenizer.chat_template", m.get_str("tokenizer.chat_template"));
 }
 
-void write_all(int fd, const void* p, size_t n, uint64_t offset, const std::string& dest) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    while (n > 0) {
-        const ssize_t k = ::pwrite(fd, b, n, static_cast<off_t>(offset));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) fail("{}: write failed: {}", dest, std::strerror(errno));
-        b += k;
-        n -= static_cast<size_t>(k);
-        offset += static_cast<uint64_t>(k);
-    }
-}
-
 void write_to_fd(const source_model& src, int fd, const std::string& dest) {
     gguf_bytes kv;
     write_hparams(src.meta, kv);
@@ -214,19 +190,12 @@ void write_to_fd(const source_model& src, int fd, const std::string& dest) {
     head.raw(info.buf.data(), info.buf.size());
     const uint64_t data_start = align_up(head.buf.size(), gguf_alignment);
     head.buf.resize(data_start, 0);
-    write_all(fd, head.buf.data(), head.buf.size(), 0, dest);
+    output_write_all(fd, head.buf.data(), head.buf.size(), 0, dest);
 
     std::vector<uint8_t> staging;
     for (size_t i = 0; i < m.tensors.size(); ++i) {
         const source_tensor& t = m.tensors[i];
-        const size_t n = t.n_bytes();
-        const void* bytes = t.data;
-        if (!bytes) {
-            staging.resize(n);
-            t.load(staging.data());
-            bytes = staging.data();
-        }
-        write_all(fd, bytes, n, data_start + offsets[i], dest);
+        output_write_all(fd, output_tensor_bytes(t, staging), t.n_bytes(), data_start + offsets[i], dest);
     }
     // Padding between tensors is a hole (zeros); the file ends after the last tensor's bytes.
     if (::ftruncate(fd, static_cast<off_t>(data_start + data_size)) != 0) fail("{}: truncate failed", dest);
@@ -235,28 +204,7 @@ void write_to_fd(const source_model& src, int fd, const std::string& dest) {
 }  // namespace
 
 void gguf_write_file(const source_model& m, const std::string& path) {
-    namespace fs = std::filesystem;
-    const fs::path dest(path);
-    const fs::path dir = dest.has_parent_path() ? dest.parent_path() : fs::path(".");
-    if (!fs::is_directory(dir)) fail("{}: output directory {} does not exist", path, dir.string());
-    std::string tmp = (dir / ("." + dest.filename().string() + ".tmp.XXXXXX")).string();
-    const int fd = ::mkstemp(tmp.data());
-    if (fd < 0) fail("{}: cannot create a temporary file in {}: {}", path, dir.string(), std::strerror(errno));
-    try {
-        write_to_fd(m, fd, path);
-        if (::fsync(fd) != 0) fail("{}: fsync failed: {}", path, std::strerror(errno));
-        ::fchmod(fd, 0644);
-        ::close(fd);
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        fail("{}: cannot rename the finished file into place: {}", path, std::strerror(err));
-    }
+    output_write_atomic(path, [&](int fd) { write_to_fd(m, fd, path); });
 }
 
 }  // namespace kiln

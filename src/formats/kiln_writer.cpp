@@ -1,12 +1,9 @@
 #include "formats/kiln_writer.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -15,28 +12,12 @@
 #include "core/progress.h"
 #include "formats/checksum.h"
 #include "formats/kiln_format.h"
+#include "formats/output_file.h"
 #include "quant/pack.h"
 
 namespace kiln {
 
 namespace {
-
-uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
-
-class byte_writer {
-public:
-    void u8(uint8_t v) { raw(&v, 1); }
-    void u32(uint32_t v) { raw(&v, 4); }
-    void u64(uint64_t v) { raw(&v, 8); }
-    void i64(int64_t v) { raw(&v, 8); }
-    void f64(double v) { raw(&v, 8); }
-    void str(const std::string& s) { u64(s.size()); raw(s.data(), s.size()); }
-    void raw(const void* p, size_t n) {
-        const auto* b = static_cast<const uint8_t*>(p);
-        buf.insert(buf.end(), b, b + n);
-    }
-    std::vector<uint8_t> buf;
-};
 
 std::vector<uint8_t> serialize_metadata(const metadata& m) {
     byte_writer w;
@@ -72,18 +53,6 @@ std::vector<uint8_t> serialize_metadata(const metadata& m) {
         }
     }
     return w.buf;
-}
-
-void write_all(int fd, const void* p, size_t n, uint64_t offset, const std::string& dest) {
-    const auto* b = static_cast<const uint8_t*>(p);
-    while (n > 0) {
-        const ssize_t k = ::pwrite(fd, b, n, static_cast<off_t>(offset));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) fail("{}: write failed: {}", dest, std::strerror(errno));
-        b += k;
-        n -= static_cast<size_t>(k);
-        offset += static_cast<uint64_t>(k);
-    }
 }
 
 void check_source(const source_model& m) {
@@ -136,17 +105,12 @@ void write_to_fd(const source_model& m, int fd, const std::string& dest, bool pr
     static const uint8_t zeros[kiln_alignment] = {};
     for (const auto& t : m.tensors) {
         const uint64_t n = t.n_bytes();
-        const void* bytes = t.data;
-        if (!bytes) {
-            staging.resize(n);
-            t.load(staging.data());
-            bytes = staging.data();
-        }
+        const void* bytes = output_tensor_bytes(t, staging);
         const uint64_t sum = checksum_kiln64(bytes, n);
-        write_all(fd, bytes, n, offset, dest);
+        output_write_all(fd, bytes, n, offset, dest);
         const uint64_t end = offset + n;
         const uint64_t padded = align_up(end, kiln_alignment);
-        if (padded > end) write_all(fd, zeros, padded - end, end, dest);
+        if (padded > end) output_write_all(fd, zeros, padded - end, end, dest);
 
         dir.u32(static_cast<uint32_t>(t.name.size()));
         dir.raw(t.name.data(), t.name.size());
@@ -165,7 +129,7 @@ void write_to_fd(const source_model& m, int fd, const std::string& dest, bool pr
     if (m.tensors.empty()) {
         // keep data_offset inside the file
         const uint64_t pad = h.data_offset - (h.dir_offset + h.dir_size);
-        if (pad > 0) write_all(fd, zeros, pad, h.dir_offset + h.dir_size, dest);
+        if (pad > 0) output_write_all(fd, zeros, pad, h.dir_offset + h.dir_size, dest);
     }
     h.data_size = offset - h.data_offset;
     h.file_size = offset;
@@ -174,8 +138,8 @@ void write_to_fd(const source_model& m, int fd, const std::string& dest, bool pr
     index.insert(index.end(), dir.buf.begin(), dir.buf.end());
     index.resize(h.data_offset - h.meta_offset, 0);
     h.index_checksum = checksum_kiln64(index.data(), index.size());
-    write_all(fd, index.data(), index.size(), h.meta_offset, dest);
-    write_all(fd, &h, sizeof(h), 0, dest);
+    output_write_all(fd, index.data(), index.size(), h.meta_offset, dest);
+    output_write_all(fd, &h, sizeof(h), 0, dest);
     if (::ftruncate(fd, static_cast<off_t>(h.file_size)) != 0) fail("{}: truncate failed", dest);
     bar.finish();
 }
@@ -183,28 +147,7 @@ void write_to_fd(const source_model& m, int fd, const std::string& dest, bool pr
 }  // namespace
 
 void kiln_write_file(const source_model& m, const std::string& path, const kiln_write_options& opt) {
-    namespace fs = std::filesystem;
-    const fs::path dest(path);
-    const fs::path dir = dest.has_parent_path() ? dest.parent_path() : fs::path(".");
-    if (!fs::is_directory(dir)) fail("{}: output directory {} does not exist", path, dir.string());
-    std::string tmp = (dir / ("." + dest.filename().string() + ".tmp.XXXXXX")).string();
-    const int fd = ::mkstemp(tmp.data());
-    if (fd < 0) fail("{}: cannot create a temporary file in {}: {}", path, dir.string(), std::strerror(errno));
-    try {
-        write_to_fd(m, fd, path, opt.progress);
-        if (::fsync(fd) != 0) fail("{}: fsync failed: {}", path, std::strerror(errno));
-        ::fchmod(fd, 0644);
-        ::close(fd);
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        fail("{}: cannot rename the finished file into place: {}", path, std::strerror(err));
-    }
+    output_write_atomic(path, [&](int fd) { write_to_fd(m, fd, path, opt.progress); });
 }
 
 int kiln_write_memfd(const source_model& m, const std::string& name) {

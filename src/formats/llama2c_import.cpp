@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/mapped_file.h"
 #include "formats/byte_reader.h"
+#include "tokenizer/vocab.h"
 
 #ifndef KILN_VERSION
 #define KILN_VERSION "dev"
@@ -149,11 +150,6 @@ void llama2c_set_provenance(metadata& meta, const std::string& path) {
     meta.set_str("provenance.converter", std::string("kiln ") + KILN_VERSION);
 }
 
-bool is_byte_token(const std::string& t) {
-    auto hex = [](char ch) { return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'F'); };
-    return t.size() == 6 && t.compare(0, 3, "<0x") == 0 && hex(t[3]) && hex(t[4]) && t[5] == '>';
-}
-
 }  // namespace
 
 void llama2c_tokenizer_to_metadata(const std::string& tokenizer_path, int64_t n_vocab, metadata& meta) {
@@ -164,12 +160,10 @@ void llama2c_tokenizer_to_metadata(const std::string& tokenizer_path, int64_t n_
         fail("{}: llama2.c tokenizer max_token_length is {} (not a tokenizer.bin?)", tokenizer_path,
              max_token_length);
     }
-    std::vector<std::string> tokens;
-    std::vector<float> scores;
-    std::vector<int32_t> types;
-    tokens.reserve(static_cast<size_t>(n_vocab));
-    scores.reserve(static_cast<size_t>(n_vocab));
-    types.reserve(static_cast<size_t>(n_vocab));
+    vocab v = vocab_llama_spm();
+    v.tokens.reserve(static_cast<size_t>(n_vocab));
+    v.scores.reserve(static_cast<size_t>(n_vocab));
+    v.types.reserve(static_cast<size_t>(n_vocab));
     for (int64_t id = 0; id < n_vocab; ++id) {
         if (r.remaining() == 0) {
             fail("{}: tokenizer holds only {} tokens but the model's vocabulary has {}", tokenizer_path, id, n_vocab);
@@ -193,25 +187,15 @@ void llama2c_tokenizer_to_metadata(const std::string& tokenizer_path, int64_t n_
             if (ch == ' ') text += "\xE2\x96\x81";
             else text += ch;
         }
-        int32_t type = 1;  // normal
-        if (id == 0) type = 2;                   // unknown
-        else if (id == 1 || id == 2) type = 3;   // control (BOS, EOS)
-        else if (is_byte_token(text)) type = 6;  // byte fallback
-        tokens.push_back(std::move(text));
-        scores.push_back(score);
-        types.push_back(type);
+        token_type type = token_type::normal;
+        if (id == 0) type = token_type::unknown;
+        else if (id == 1 || id == 2) type = token_type::control;
+        else if (byte_token_value(text) >= 0) type = token_type::byte;  // byte fallback
+        v.tokens.push_back(std::move(text));
+        v.scores.push_back(score);
+        v.types.push_back(type);
     }
-    meta.set_str("tokenizer.model", "spm");
-    meta.set("tokenizer.tokens", std::move(tokens));
-    meta.set("tokenizer.scores", std::move(scores));
-    meta.set("tokenizer.token_type", std::move(types));
-    meta.set_int("tokenizer.bos_id", 1);
-    meta.set_int("tokenizer.eos_id", 2);
-    meta.set_int("tokenizer.unk_id", 0);
-    meta.set_int("tokenizer.pad_id", -1);
-    meta.set_bool("tokenizer.add_bos", true);
-    meta.set_bool("tokenizer.add_eos", false);
-    meta.set_bool("tokenizer.add_space_prefix", true);
+    vocab_to_metadata(v, meta);
 }
 
 source_model llama2c_import(const std::string& model_path, const std::string& tokenizer_path) {

@@ -11,13 +11,7 @@ namespace {
 void llama_bind(model& m) { decoder_bind(m, {}); }
 
 void llama_forward(const model& m, kv_cache& kv, forward_scratch& s, const batch_view& b, float* logits) {
-    block_embed(m, s, b);
-    for (int il = 0; il < m.hp.n_layer; ++il) {
-        if (layer_skipped(b, il)) continue;
-        block_attention(m, il, kv, s, b);
-        block_ffn(m, il, s, b, ffn_activation::silu);
-    }
-    block_output(m, s, b, logits);
+    decoder_forward(m, kv, s, b, logits, ffn_activation::silu);
 }
 
 }  // namespace

@@ -168,4 +168,15 @@ void block_output(const model& m, forward_scratch& s, const batch_view& b, float
     if (hp.final_softcap > 0.0f) ops::softcap(logits, static_cast<int64_t>(n_out) * hp.n_vocab, hp.final_softcap);
 }
 
+void decoder_forward(const model& m, kv_cache& kv, forward_scratch& s, const batch_view& b, float* logits,
+                     ffn_activation act, float embed_scale) {
+    block_embed(m, s, b, embed_scale);
+    for (int il = 0; il < m.hp.n_layer; ++il) {
+        if (layer_skipped(b, il)) continue;
+        block_attention(m, il, kv, s, b);
+        block_ffn(m, il, s, b, act);
+    }
+    block_output(m, s, b, logits);
+}
+
 }  // namespace kiln

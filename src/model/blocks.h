@@ -41,4 +41,9 @@ void block_output(const model& m, forward_scratch& s, const batch_view& b, float
 
 inline bool layer_skipped(const batch_view& b, int il) { return b.skip_layer && b.skip_layer[il]; }
 
+// The pre-norm decoder stack the architectures share: embed (times embed_scale), then in each
+// layer the batch does not skip, attention and FFN (with `act`), then the output.
+void decoder_forward(const model& m, kv_cache& kv, forward_scratch& s, const batch_view& b, float* logits,
+                     ffn_activation act, float embed_scale = 1.0f);
+
 }  // namespace kiln

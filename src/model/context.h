@@ -41,6 +41,9 @@ public:
                                       const std::vector<uint8_t>& want_logits, const uint8_t* skip_layer);
 
     void truncate(int n_past) { kv_.truncate(n_past); }
+    // The cache itself, for saving and restoring a session's keys/values (chat /save --kv).
+    kv_cache& kv() { return kv_; }
+    const kv_cache& kv() const { return kv_; }
     const std::vector<float>& logits() const { return logits_; }
 
     static constexpr int max_batch = 512;

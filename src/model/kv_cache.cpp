@@ -4,7 +4,7 @@
 
 namespace kiln {
 
-kv_cache::kv_cache(const model_hparams& hp, int n_ctx) : n_ctx_(n_ctx), kv_dim_(hp.kv_dim()) {
+kv_cache::kv_cache(const model_hparams& hp, int n_ctx) : n_ctx_(n_ctx), kv_dim_(hp.kv_dim()), n_layer_(hp.n_layer) {
     if (n_ctx < 1) fail("context size {} must be at least 1", n_ctx);
     const size_t n = static_cast<size_t>(hp.n_layer) * static_cast<size_t>(n_ctx) * static_cast<size_t>(kv_dim_);
     const double gib = 2.0 * static_cast<double>(n) * sizeof(float) / (1u << 30);

@@ -15,8 +15,11 @@ public:
 
     int n_ctx() const { return n_ctx_; }
     int kv_dim() const { return kv_dim_; }
+    int n_layer() const { return n_layer_; }
     float* k(int layer) { return k_.data() + static_cast<size_t>(layer) * layer_stride(); }
     float* v(int layer) { return v_.data() + static_cast<size_t>(layer) * layer_stride(); }
+    const float* k(int layer) const { return k_.data() + static_cast<size_t>(layer) * layer_stride(); }
+    const float* v(int layer) const { return v_.data() + static_cast<size_t>(layer) * layer_stride(); }
 
     // Positions 0..n_past-1 hold valid entries.
     int n_past() const { return n_past_; }
@@ -29,6 +32,7 @@ private:
     size_t layer_stride() const { return static_cast<size_t>(n_ctx_) * kv_dim_; }
     int n_ctx_;
     int kv_dim_;
+    int n_layer_;
     int n_past_ = 0;
     std::vector<float> k_, v_;
 };

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -70,18 +71,22 @@ pool_state& pool() {
 
 thread_local bool t_in_loop = false;
 
-// Claims and runs items of the loop tagged `tag` until none is left.
+// Claims and runs items of the loop tagged `tag` until none is left. The loop's fields are read
+// after seeing its tag open (index below the closed marker) and trusted only if the claim succeeds:
+// the caller closes a finished loop (index = k_index_mask) before it rewrites the fields, all with
+// sequentially consistent operations, so a successful claim proves the fields read were this loop's.
 void work_on(pool_state& p, uint32_t tag, int id) {
-    const pool_item_fn f = p.fn.load(std::memory_order_relaxed);
-    void* const c = p.ctx.load(std::memory_order_relaxed);
-    const int64_t n = p.n.load(std::memory_order_relaxed);
-    uint64_t v = p.next.load(std::memory_order_acquire);
     for (;;) {
-        if (static_cast<uint32_t>(v >> 32) != tag || static_cast<int64_t>(v & k_index_mask) >= n) return;
-        if (p.next.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
-            f(c, static_cast<int64_t>(v & k_index_mask), id);
+        uint64_t v = p.next.load(std::memory_order_seq_cst);
+        if (static_cast<uint32_t>(v >> 32) != tag) return;
+        const int64_t i = static_cast<int64_t>(v & k_index_mask);
+        const pool_item_fn f = p.fn.load(std::memory_order_seq_cst);
+        void* const c = p.ctx.load(std::memory_order_seq_cst);
+        const int64_t n = p.n.load(std::memory_order_seq_cst);
+        if (i >= n || i == static_cast<int64_t>(k_index_mask)) return;
+        if (p.next.compare_exchange_strong(v, v + 1, std::memory_order_seq_cst)) {
+            f(c, i, id);
             p.done.fetch_add(1, std::memory_order_release);
-            v = p.next.load(std::memory_order_acquire);
         }
     }
 }
@@ -141,17 +146,20 @@ void pool_run(int64_t n, int n_threads, pool_item_fn fn, void* ctx) {
     if (n <= 0) return;
     pool_state& p = pool();
     const int nt = static_cast<int>(n < n_threads ? n : n_threads);
-    if (nt <= 1 || t_in_loop || n > static_cast<int64_t>(k_index_mask) || !p.run_mu.try_lock()) {
+    if (nt <= 1 || t_in_loop || n >= static_cast<int64_t>(k_index_mask) || !p.run_mu.try_lock()) {
         for (int64_t i = 0; i < n; ++i) fn(ctx, i, 0);
         return;
     }
     std::lock_guard<std::mutex> lock(p.run_mu, std::adopt_lock);
     pool_grow(p, nt - 1);
-    p.fn.store(fn, std::memory_order_relaxed);
-    p.ctx.store(ctx, std::memory_order_relaxed);
-    p.n.store(n, std::memory_order_relaxed);
-    p.n_threads.store(nt, std::memory_order_relaxed);
-    p.done.store(0, std::memory_order_relaxed);
+    // Close the previous loop (every item of it is done) so that no late claim can pair its tag
+    // with the fields written next.
+    p.next.store((static_cast<uint64_t>(p.tag) << 32) | k_index_mask, std::memory_order_seq_cst);
+    p.fn.store(fn, std::memory_order_seq_cst);
+    p.ctx.store(ctx, std::memory_order_seq_cst);
+    p.n.store(n, std::memory_order_seq_cst);
+    p.n_threads.store(nt, std::memory_order_seq_cst);
+    p.done.store(0, std::memory_order_seq_cst);
     p.tag = p.tag + 1 == 0 ? 1 : p.tag + 1;
     p.next.store(static_cast<uint64_t>(p.tag) << 32, std::memory_order_seq_cst);  // publishes the fields
     if (p.sleepers.load(std::memory_order_seq_cst) > 0) {
@@ -159,7 +167,11 @@ void pool_run(int64_t n, int n_threads, pool_item_fn fn, void* ctx) {
         p.wake.notify_all();
     }
     t_in_loop = true;
-    work_on(p, p.tag, 0);
+    try {
+        work_on(p, p.tag, 0);
+    } catch (...) {
+        std::terminate();  // workers may still be running items that use the caller's frame
+    }
     // Only items a worker has already claimed are left: wait for them (briefly spinning, then
     // yielding the core to that worker in case it shares ours).
     int iter = 0;

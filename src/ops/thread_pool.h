@@ -18,7 +18,8 @@ using pool_item_fn = void (*)(void* ctx, int64_t item, int thread);
 // fn(ctx, i, thread) for every i in [0, n), on the calling thread (thread 0) and up to
 // n_threads - 1 workers (threads 1..n_threads - 1), each item exactly once, in no fixed order;
 // returns when all are done. Called from inside an item, or while another thread runs a loop, it
-// runs the loop serially on the caller (thread 0). KILN_POOL=0 in the environment makes
+// runs the loop serially on the caller (thread 0). Items must not throw (as inside an OpenMP
+// loop, an exception escaping an item ends the process). KILN_POOL=0 in the environment makes
 // pool_enabled() false (the callers then use OpenMP, for comparison).
 void pool_run(int64_t n, int n_threads, pool_item_fn fn, void* ctx);
 bool pool_enabled();

@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "formats/gguf_import.h"
+#include "tokenizer/vocab.h"
 
 namespace kiln {
 
@@ -31,22 +32,21 @@ std::string synth_models_dir() {
 
 void synth_vocab_synthetic(int n_vocab, metadata& out) {
     if (n_vocab < 259) fail("a synthetic vocabulary needs at least 259 tokens (3 special, 256 bytes), not {}", n_vocab);
-    std::vector<std::string> tokens;
-    std::vector<float> scores;
-    std::vector<int32_t> types;
+    vocab v = vocab_llama_spm();
+    std::vector<std::string>& tokens = v.tokens;
     tokens.reserve(static_cast<size_t>(n_vocab));
-    auto add = [&](std::string t, int32_t type) {
-        scores.push_back(type == 1 ? -static_cast<float>(tokens.size()) : 0.0f);
+    auto add = [&](std::string t, token_type type) {
+        v.scores.push_back(type == token_type::normal ? -static_cast<float>(tokens.size()) : 0.0f);
         tokens.push_back(std::move(t));
-        types.push_back(type);
+        v.types.push_back(type);
     };
-    add("<unk>", 2);
-    add("<s>", 3);
-    add("</s>", 3);
+    add("<unk>", token_type::unknown);
+    add("<s>", token_type::control);
+    add("</s>", token_type::control);
     for (int b = 0; b < 256; ++b) {
         char s[8];
         std::snprintf(s, sizeof(s), "<0x%02X>", b);
-        add(s, 6);
+        add(s, token_type::byte);
     }
     std::vector<std::string> alphabet = {"\xe2\x96\x81"};  // U+2581, sentencepiece's space
     for (char c = 'a'; c <= 'z'; ++c) alphabet.emplace_back(1, c);
@@ -57,22 +57,12 @@ void synth_vocab_synthetic(int n_vocab, metadata& out) {
             for (const auto& a : alphabet) {
                 if (static_cast<int>(tokens.size()) >= n_vocab) break;
                 next.push_back(prefix + a);
-                add(next.back(), 1);
+                add(next.back(), token_type::normal);
             }
         }
         level = std::move(next);
     }
-    out.set_str("tokenizer.model", "spm");
-    out.set("tokenizer.tokens", std::move(tokens));
-    out.set("tokenizer.scores", std::move(scores));
-    out.set("tokenizer.token_type", std::move(types));
-    out.set_int("tokenizer.unk_id", 0);
-    out.set_int("tokenizer.bos_id", 1);
-    out.set_int("tokenizer.eos_id", 2);
-    out.set_int("tokenizer.pad_id", -1);
-    out.set_bool("tokenizer.add_bos", true);
-    out.set_bool("tokenizer.add_eos", false);
-    out.set_bool("tokenizer.add_space_prefix", true);
+    vocab_to_metadata(v, out);
 }
 
 std::string synth_vocab_fill(int n_vocab, const std::string& vocab_spec, const std::string& shape_vocab_file,

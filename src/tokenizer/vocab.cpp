@@ -90,6 +90,17 @@ vocab vocab_from_metadata(const metadata& m) {
     return v;
 }
 
+vocab vocab_llama_spm() {
+    vocab v;
+    v.kind = vocab_kind::spm;
+    v.unk_id = 0;
+    v.bos_id = 1;
+    v.eos_id = 2;
+    v.add_bos = true;
+    v.add_space_prefix = true;
+    return v;
+}
+
 void vocab_to_metadata(const vocab& v, metadata& m) {
     m.set_str("tokenizer.model", vocab_kind_name(v.kind));
     m.set("tokenizer.tokens", v.tokens);

@@ -55,6 +55,10 @@ vocab vocab_from_metadata(const metadata& m);
 // Writes every tokenizer.* key of `v` (replacing existing ones).
 void vocab_to_metadata(const vocab& v, metadata& m);
 
+// An empty sentencepiece vocabulary with llama's conventions (llama2.c, synthetic vocabularies):
+// <unk> 0, <s> 1, </s> 2, BOS added, EOS not, a space put before the first word.
+vocab vocab_llama_spm();
+
 // The byte a `<0xXX>` token text stands for, or -1 when the text is not of that form.
 int byte_token_value(const std::string& text);
 
