@@ -8,7 +8,7 @@ set(KILN_CROSS_LIB_DIRS core ops quant)
 # Of src/formats, only the KILN file reader/writer (test_qkernels writes and reads a rows8 file); the
 # importers are the bulk of the compile time. A new dependency of these shows as an undefined
 # reference in the neon_qemu log: add its file here.
-set(KILN_CROSS_FORMATS checksum kiln_reader kiln_writer metadata)
+set(KILN_CROSS_FORMATS checksum kiln_reader kiln_writer metadata output_file)
 
 set(kiln_cross_sources ${KILN_ARCH_SOURCES})
 foreach(dir ${KILN_CROSS_LIB_DIRS})
@@ -25,7 +25,9 @@ target_compile_definitions(kiln_core PUBLIC KILN_VERSION="${PROJECT_VERSION}")
 
 enable_testing()
 add_library(kiln_test_main STATIC ${CMAKE_SOURCE_DIR}/tests/support/doctest_main.cpp
-                                  ${CMAKE_SOURCE_DIR}/tests/support/test_paths.cpp)
+                                  ${CMAKE_SOURCE_DIR}/tests/support/test_paths.cpp
+                                  ${CMAKE_SOURCE_DIR}/tests/support/test_files.cpp
+                                  ${CMAKE_SOURCE_DIR}/tests/support/test_numeric.cpp)
 target_include_directories(kiln_test_main PUBLIC ${CMAKE_SOURCE_DIR}/tests)
 target_link_libraries(kiln_test_main PUBLIC kiln_core doctest::doctest)
 # No kiln binary in this build: a test that runs the CLI fails, naming this path.

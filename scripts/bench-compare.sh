@@ -13,7 +13,7 @@
 # as synth-SHAPE-TYPE.{kiln,gguf}, remade when missing or when `kiln info` rejects the KILN file.
 # --dims passes explicit dimensions to kiln synth instead of a shape (e.g. for tests: "--dim 64
 # --layers 2 --heads 4 --ffn 96 --vocab 300 --vocab-from synthetic"). Both sides get the same -t
-# (default: the number of logical CPUs); set OMP_WAIT_POLICY=passive on a busy machine (docs/SYNTH.md).
+# (default: the number of logical CPUs).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 

@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   g++ cmake make pkg-config ca-certificates curl
   libfmt-dev libcli11-dev doctest-dev libxbyak-dev libdnnl-dev nlohmann-json3-dev libpcre2-dev
-  python3-jinja2
+  python3 python3-jinja2
   g++-aarch64-linux-gnu qemu-user
 )
 

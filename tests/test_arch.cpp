@@ -19,16 +19,25 @@
 #include "core/fp16.h"
 #include "formats/gguf_import.h"
 #include "formats/hf_config.h"
+#include "formats/hf_export.h"
 #include "formats/hf_import.h"
 #include "formats/import.h"
 #include "formats/kiln_writer.h"
 #include "model/context.h"
 #include "sampling/sampler.h"
+#include "support/test_files.h"
+#include "support/test_generate.h"
+#include "support/test_numeric.h"
 #include "support/test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 
 using namespace kiln;
+using kiln::test::check_error;
+using kiln::test::greedy;
+using kiln::test::max_abs_diff;
+using kiln::test::read_npy_f32;
+using kiln::test::write_file;
 namespace kt = kiln::test;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
@@ -54,25 +63,6 @@ std::string arch_refs() {
 
 json read_json(const std::string& path) { return json::parse(kt::read_text(path)); }
 
-// Minimal .npy reader: little-endian float32, C order, 2-D.
-std::vector<float> read_npy_f32(const std::string& path, size_t& rows, size_t& cols) {
-    const std::string b = kt::read_text(path);
-    REQUIRE(b.compare(0, 6, "\x93NUMPY") == 0);
-    const size_t header_len = static_cast<uint8_t>(b[8]) | (static_cast<size_t>(static_cast<uint8_t>(b[9])) << 8);
-    const std::string header = b.substr(10, header_len);
-    REQUIRE(header.find("'<f4'") != std::string::npos);
-    REQUIRE(header.find("'fortran_order': False") != std::string::npos);
-    const size_t lp = header.find("'shape': (");
-    REQUIRE(lp != std::string::npos);
-    std::istringstream shape(header.substr(lp + 10));
-    char comma;
-    shape >> rows >> comma >> cols;
-    std::vector<float> v(rows * cols);
-    REQUIRE(b.size() >= 10 + header_len + v.size() * 4);
-    std::memcpy(v.data(), b.data() + 10 + header_len, v.size() * 4);
-    return v;
-}
-
 std::shared_ptr<kiln_file> open_source(const source_model& sm, const std::string& name) {
     const int fd = kiln_write_memfd(sm, name);
     return kiln_file::from_mapped(mapped_file::from_fd(fd, name, true));
@@ -82,24 +72,6 @@ std::shared_ptr<const model> load_path(const std::string& path) {
     model_open_options o;
     o.announce_conversion = false;
     return model_from_file(model_file_open(path, o));
-}
-
-float max_abs_diff(const float* a, const float* b, size_t n) {
-    float d = 0.0f;
-    for (size_t i = 0; i < n; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
-    return d;
-}
-
-// The prompt in one batch, then one token at a time (as the references were made).
-std::vector<int32_t> greedy(context& ctx, const std::vector<int32_t>& prompt, int n) {
-    std::vector<int32_t> out;
-    const std::vector<float>* logits = &ctx.eval(prompt);
-    for (int i = 0; i < n; ++i) {
-        const int32_t t = sample_greedy(logits->data(), ctx.n_vocab());
-        out.push_back(t);
-        if (i + 1 < n) logits = &ctx.eval({t});
-    }
-    return out;
 }
 
 std::vector<std::string> model_names(const std::string& refs) {
@@ -178,228 +150,37 @@ TEST_CASE("arch refs: greedy continuations match llama.cpp up to the first near-
 
 namespace {
 
-using bytes = std::string;
-
-void write_file(const std::string& path, const std::string& data) {
-    std::ofstream f(path, std::ios::binary);
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    REQUIRE(f.good());
-}
-
-struct st_entry {
-    std::string name, dtype;
-    std::vector<int64_t> shape;
-    bytes data;
-};
-
-void write_safetensors(const std::string& path, const std::vector<st_entry>& entries) {
-    json h = json::object();
-    std::string data;
-    for (const auto& e : entries) {
-        h[e.name] = {{"dtype", e.dtype}, {"shape", e.shape}, {"data_offsets", {data.size(), data.size() + e.data.size()}}};
-        data += e.data;
-    }
-    std::string hs = h.dump();
-    while (hs.size() % 8) hs += ' ';
-    const uint64_t n = hs.size();
-    write_file(path, std::string(reinterpret_cast<const char*>(&n), 8) + hs + data);
-}
-
-// GGUF llama keeps Meta's Q/K row order (rotation of adjacent pairs); Hugging Face stores each
-// head's even rows first, then its odd rows (rotation of halves).
-bytes permute_to_hf(const bytes& in, int64_t n_heads, int64_t head_dim) {
-    const size_t row = in.size() / static_cast<size_t>(n_heads * head_dim);
-    bytes out(in.size(), '\0');
-    for (int64_t h = 0; h < n_heads; ++h) {
-        for (int64_t i = 0; i < head_dim / 2; ++i) {
-            for (int s = 0; s < 2; ++s) {
-                const size_t from = static_cast<size_t>(h * head_dim + 2 * i + s);
-                const size_t to = static_cast<size_t>(h * head_dim + s * head_dim / 2 + i);
-                std::memcpy(&out[to * row], &in[from * row], row);
-            }
-        }
-    }
-    return out;
-}
-
-// A protobuf writer just big enough for a sentencepiece tokenizer.model.
-struct proto {
-    std::string s;
-    void varint(uint64_t v) {
-        do {
-            uint8_t b = v & 0x7f;
-            v >>= 7;
-            s += static_cast<char>(b | (v ? 0x80 : 0));
-        } while (v);
-    }
-    void len(int field, const std::string& v) {
-        varint(static_cast<uint64_t>(field) << 3 | 2);
-        varint(v.size());
-        s += v;
-    }
-    void f32(int field, float v) {
-        varint(static_cast<uint64_t>(field) << 3 | 5);
-        s.append(reinterpret_cast<const char*>(&v), 4);
-    }
-    void i64(int field, int64_t v) {
-        varint(static_cast<uint64_t>(field) << 3);
-        varint(static_cast<uint64_t>(v));
-    }
-};
-
-std::string spm_model_from(const metadata& meta) {
-    const auto& tokens = meta.get_str_array("tokenizer.tokens");
-    const auto& scores = meta.get_f32_array("tokenizer.scores");
-    const auto& types = meta.get_i32_array("tokenizer.token_type");
-    proto m;
-    for (size_t i = 0; i < tokens.size(); ++i) {
-        proto p;
-        p.len(1, tokens[i]);
-        p.f32(2, scores[i]);
-        if (types[i] != 1) p.i64(3, types[i]);
-        m.len(1, p.s);
-    }
-    proto trainer;
-    trainer.i64(3, 2);  // BPE
-    trainer.i64(40, 0);
-    trainer.i64(41, 1);
-    trainer.i64(42, 2);
-    m.len(2, trainer.s);
-    proto normalizer;
-    normalizer.i64(3, 1);  // add_dummy_prefix
-    m.len(3, normalizer.s);
-    return m.s;
-}
-
 struct hf_dir_options {
     bool sharded = false;
     std::string model_type;  // "" = the GGUF's architecture
     json extra_config = json::object();
 };
 
-// Writes the GGUF's weights as a Hugging Face directory of the same architecture.
+// Writes the GGUF's weights as a Hugging Face directory of the same architecture, with kiln's
+// exporter (the one `kiln export --hf` uses).
 std::string make_hf_dir(const std::string& refs, const json& info, const std::string& dir, const hf_dir_options& opt = {}) {
     const std::string name = info.at("name").get<std::string>();
     const std::string arch = info.at("arch").get<std::string>();
-    const json& hp = info.at("hparams");
     const source_model g = gguf_import(refs + "/" + name + ".gguf");
     fs::remove_all(dir);
     fs::create_directories(dir);
+    hf_export_options eo;
+    eo.shards = opt.sharded ? 2 : 1;
+    eo.model_type_override = opt.model_type;
+    eo.config_overrides = opt.extra_config;
+    hf_export_into(g, dir, eo);
 
-    std::vector<std::pair<std::string, std::string>> layer_names = {
-        {"attn_norm.weight", "input_layernorm.weight"},  {"attn_q.weight", "self_attn.q_proj.weight"},
-        {"attn_k.weight", "self_attn.k_proj.weight"},    {"attn_v.weight", "self_attn.v_proj.weight"},
-        {"attn_output.weight", "self_attn.o_proj.weight"}, {"ffn_gate.weight", "mlp.gate_proj.weight"},
-        {"ffn_up.weight", "mlp.up_proj.weight"},         {"ffn_down.weight", "mlp.down_proj.weight"},
-        {"attn_q.bias", "self_attn.q_proj.bias"},        {"attn_k.bias", "self_attn.k_proj.bias"},
-        {"attn_v.bias", "self_attn.v_proj.bias"},        {"attn_q_norm.weight", "self_attn.q_norm.weight"},
-        {"attn_k_norm.weight", "self_attn.k_norm.weight"}};
-    if (arch == "gemma2") {
-        layer_names.push_back({"post_attention_norm.weight", "post_attention_layernorm.weight"});
-        layer_names.push_back({"ffn_norm.weight", "pre_feedforward_layernorm.weight"});
-        layer_names.push_back({"post_ffw_norm.weight", "post_feedforward_layernorm.weight"});
-    } else {
-        layer_names.push_back({"ffn_norm.weight", "post_attention_layernorm.weight"});
-    }
-
-    std::vector<st_entry> entries;
-    for (const source_tensor& t : g.tensors) {
-        std::string hf;
-        if (t.name == "token_embd.weight") hf = "model.embed_tokens.weight";
-        else if (t.name == "output_norm.weight") hf = "model.norm.weight";
-        else if (t.name == "output.weight") hf = "lm_head.weight";
-        else {
-            const size_t dot = t.name.find('.', 4);
-            const std::string layer = t.name.substr(4, dot - 4), kind = t.name.substr(dot + 1);
-            for (const auto& [k, h] : layer_names) {
-                if (k == kind) hf = "model.layers." + layer + "." + h;
-            }
-        }
-        REQUIRE_MESSAGE(!hf.empty(), "no Hugging Face name for " << t.name);
-        bytes data(t.n_bytes(), '\0');
-        t.read_into(data.data());
-        const int64_t head_dim = hp.at("head_dim").get<int64_t>();
-        if (arch == "llama" && t.name.find("attn_q.weight") != std::string::npos) {
-            data = permute_to_hf(data, hp.at("n_head").get<int64_t>(), head_dim);
-        }
-        if (arch == "llama" && t.name.find("attn_k.weight") != std::string::npos) {
-            data = permute_to_hf(data, hp.at("n_head_kv").get<int64_t>(), head_dim);
-        }
-        if (arch == "gemma2" && t.name.find("norm.weight") != std::string::npos) {
-            // Gemma's checkpoints hold w for a (1 + w) multiplier; llama.cpp's GGUF holds 1 + w
-            REQUIRE(t.type == dtype::f32);
-            for (size_t i = 0; i < data.size(); i += 4) {
-                float x;
-                std::memcpy(&x, &data[i], 4);
-                x -= 1.0f;
-                std::memcpy(&data[i], &x, 4);
-            }
-        }
-        std::vector<int64_t> shape;
-        for (int d = t.n_dims - 1; d >= 0; --d) shape.push_back(t.ne[d]);
-        REQUIRE((t.type == dtype::f32 || t.type == dtype::f16));
-        entries.push_back({hf, t.type == dtype::f32 ? "F32" : "F16", shape, std::move(data)});
-    }
-    if (opt.sharded) {
-        const size_t half = entries.size() / 2;
-        json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", json::object()}};
-        write_safetensors(dir + "/model-00001-of-00002.safetensors", {entries.begin(), entries.begin() + static_cast<long>(half)});
-        write_safetensors(dir + "/model-00002-of-00002.safetensors", {entries.begin() + static_cast<long>(half), entries.end()});
-        for (size_t i = 0; i < entries.size(); ++i) {
-            index["weight_map"][entries[i].name] = i < half ? "model-00001-of-00002.safetensors" : "model-00002-of-00002.safetensors";
-        }
-        write_file(dir + "/model.safetensors.index.json", index.dump(1));
-    } else {
-        write_safetensors(dir + "/model.safetensors", entries);
-    }
-
-    const std::string model_type = opt.model_type.empty() ? arch : opt.model_type;
-    const std::map<std::string, std::string> class_of = {{"llama", "LlamaForCausalLM"}, {"mistral", "MistralForCausalLM"},
-                                                         {"qwen2", "Qwen2ForCausalLM"}, {"qwen3", "Qwen3ForCausalLM"},
-                                                         {"gemma2", "Gemma2ForCausalLM"}};
-    json cfg = {{"architectures", {class_of.at(model_type)}},
-                {"model_type", model_type},
-                {"hidden_size", hp.at("n_embd")},
-                {"intermediate_size", hp.at("n_ff")},
-                {"num_hidden_layers", hp.at("n_layer")},
-                {"num_attention_heads", hp.at("n_head")},
-                {"num_key_value_heads", hp.at("n_head_kv")},
-                {"head_dim", hp.at("head_dim")},
-                {"max_position_embeddings", hp.at("ctx")},
-                {"rms_norm_eps", hp.at("eps")},
-                {"rope_theta", hp.at("rope_theta")},
-                {"vocab_size", hp.at("n_vocab")},
-                {"tie_word_embeddings", info.at("tied")},
-                {"torch_dtype", "float32"}};
-    if (arch == "gemma2") {
-        const json& g2 = info.at("gemma2");
-        cfg["hidden_activation"] = "gelu_pytorch_tanh";
-        cfg["hidden_act"] = "gelu_pytorch_tanh";
-        cfg["query_pre_attn_scalar"] = hp.at("head_dim");
-        cfg["sliding_window"] = g2.at("sliding_window");
-        cfg["attn_logit_softcapping"] = g2.at("attn_softcap");
-        cfg["final_logit_softcapping"] = g2.at("final_softcap");
-    } else {
-        cfg["hidden_act"] = "silu";
-    }
-    if (arch == "qwen2" || arch == "qwen3") {
-        cfg["use_sliding_window"] = false;
-        cfg["sliding_window"] = 4096;
-    }
-    if (info.contains("rope_scaling")) cfg["rope_scaling"] = info.at("rope_scaling");
-    for (const auto& [k, v] : opt.extra_config.items()) cfg[k] = v;
-    write_file(dir + "/config.json", cfg.dump(2));
-
-    // The tokenizer, so that the directory also runs with `kiln run`.
+    // The real tokenizer files where ../shared/models has them, so that hf_tokenizer reads what
+    // Hugging Face ships (the exporter's own files stand in otherwise).
     const std::string models = kt::models_dir();
     auto copy_from = [&](const std::string& sub, std::initializer_list<const char*> files) {
         if (models.empty()) return;
+        for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model"}) fs::remove(dir + "/" + f);
         for (const char* f : files) fs::copy_file(models + "/tokenizers/" + sub + "/" + f, dir + "/" + f);
     };
     if (name == "llama2-tiny") copy_from("llama2", {"tokenizer.model"});
     else if (name == "llama3-tiny") copy_from("llama3", {"tokenizer.json", "tokenizer_config.json"});
     else if (arch == "qwen2" || arch == "qwen3") copy_from("qwen3", {"tokenizer.json", "tokenizer_config.json"});
-    else if (g.meta.get_str("tokenizer.model", "") == "spm") write_file(dir + "/tokenizer.model", spm_model_from(g.meta));
     return dir;
 }
 
@@ -503,21 +284,6 @@ TEST_CASE("hf: mistral's sliding window reaches the graph and changes only posit
 }
 
 namespace {
-
-// Runs f, which must throw one kiln::error line containing every part.
-template <typename F>
-void check_error(F f, const std::vector<std::string>& parts) {
-    std::string msg;
-    try {
-        f();
-    } catch (const error& e) {
-        msg = e.what();
-    }
-    CAPTURE(msg);
-    REQUIRE_FALSE(msg.empty());
-    CHECK(msg.find('\n') == std::string::npos);
-    for (const auto& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, "missing: " << p);
-}
 
 }  // namespace
 
@@ -773,4 +539,37 @@ TEST_CASE("every graph builder honours batch_view::skip_layer: a skipped layer i
         CHECK(max_abs_diff(skipped.data(), reference.data(), skipped.size()) == 0.0f);
         CHECK(max_abs_diff(skipped.data(), full.data(), skipped.size()) > 1e-3f);
     }
+}
+
+TEST_CASE("hf export: what a Hugging Face directory cannot hold is refused, naming it") {
+    SKIP_WITHOUT_ARCH_REFS();
+    const std::string dir = kt::temp_dir() + "/hf-export-bad";
+    auto refused = [&](const std::string& name, std::function<void(source_model&)> change, std::vector<std::string> parts) {
+        source_model g = gguf_import(refs + "/" + name + ".gguf");
+        change(g);
+        fs::remove_all(dir);
+        fs::remove_all(dir + ".tmp");
+        check_error([&] { hf_export(g, dir); }, parts);
+        CHECK_FALSE(fs::exists(dir));
+        CHECK_FALSE(fs::exists(dir + ".tmp"));
+    };
+    refused("gemma2-tiny", [](source_model& g) { g.meta.set_str("model.arch", "phi3"); },
+            {"architecture 'phi3'", "cannot be exported"});
+    refused("gemma2-tiny", [](source_model& g) { g.tensors[3].type = dtype::q8_0; },
+            {"is q8_0", "only f32, f16 and bf16"});
+    refused("gemma2-tiny", [](source_model& g) { g.meta.set("attn.sliding_window_layers", std::vector<int32_t>{0, 1, 0}); },
+            {"attn.sliding_window_layers", "cannot be expressed in a gemma2 config.json"});
+    refused("llama2-tiny", [](source_model& g) { g.meta.set("rope.freq_factors", std::vector<float>{1, 1, 3, 7}); },
+            {"rope.freq_factors", "matches no Llama 3 rope_scaling"});
+    refused("llama2-tiny", [](source_model& g) { g.tensors.push_back(g.tensors[1]); g.tensors.back().name = "blk.0.attn_q.bias"; },
+            {"blk.0.attn_q.bias", "no Hugging Face name in a llama model"});
+
+    // An existing non-empty directory is never written into.
+    const source_model g = gguf_import(refs + "/gemma2-tiny.gguf");
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    write_file(dir + "/keep", "x");
+    check_error([&] { hf_export(g, dir); }, {"hf-export-bad", "exists and is not empty"});
+    CHECK(fs::exists(dir + "/keep"));
+    fs::remove_all(dir);
 }

@@ -12,9 +12,11 @@
 #include "formats/kiln_reader.h"
 #include "formats/kiln_writer.h"
 #include "model/model.h"
+#include "support/test_files.h"
 #include "support/test_paths.h"
 
 using namespace kiln;
+using kiln::test::error_of;
 
 namespace {
 
@@ -103,16 +105,6 @@ size_t first_entry_fixed(const std::vector<uint8_t>& b) {
     uint32_t name_len;
     std::memcpy(&name_len, b.data() + h.dir_offset, 4);
     return h.dir_offset + 4 + name_len;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const kiln::error& e) {
-        return e.what();
-    }
-    return "";
 }
 
 }  // namespace

@@ -12,11 +12,13 @@
 #include "core/fp16.h"
 #include "formats/gguf.h"
 #include "formats/gguf_import.h"
+#include "support/test_files.h"
 #include "support/test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 
 using namespace kiln;
+using kiln::test::write_file;
 namespace kt = kiln::test;
 
 namespace {
@@ -24,12 +26,6 @@ namespace {
 std::string stories_gguf() {
     const std::string m = kt::models_dir();
     return m.empty() ? "" : m + "/stories260K/stories260K.gguf";
-}
-
-void write_file(const std::string& path, const std::string& bytes) {
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    REQUIRE(f.good());
 }
 
 const source_tensor* find_tensor(const source_model& m, const std::string& name) {

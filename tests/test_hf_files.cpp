@@ -14,31 +14,18 @@
 #include "formats/hf_tokenizer.h"
 #include "formats/safetensors.h"
 #include "formats/spm_proto.h"
+#include "support/test_files.h"
 #include "support/test_paths.h"
+#include "support/test_proto.h"
 
 using namespace kiln;
+using kiln::test::check_error;
+using kiln::test::proto_writer;
+using kiln::test::write_file;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-void write_file(const std::string& path, const std::string& s) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(s.data(), static_cast<std::streamsize>(s.size()));
-    REQUIRE(out.good());
-}
-
-template <typename F>
-void check_error(F&& f, std::initializer_list<std::string> parts) {
-    try {
-        f();
-        FAIL("expected a kiln::error containing " << *parts.begin());
-    } catch (const error& e) {
-        const std::string msg = e.what();
-        for (const auto& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, msg, " lacks: ", p);
-        CHECK(msg.find('\n') == std::string::npos);
-    }
-}
 
 // A safetensors file with the given header text (padded to 8 bytes) and `data_bytes` bytes of data.
 std::string safetensors_with_header(const std::string& name, const std::string& header, size_t data_bytes) {
@@ -52,18 +39,6 @@ std::string safetensors_with_header(const std::string& name, const std::string& 
     write_file(path, file);
     return path;
 }
-
-struct proto_writer {
-    std::string s;
-    void varint(uint64_t v) {
-        while (v >= 0x80) { s += static_cast<char>((v & 0x7f) | 0x80); v >>= 7; }
-        s += static_cast<char>(v);
-    }
-    void key(int field, int wire) { varint(static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire)); }
-    void len(int field, const std::string& b) { key(field, 2); varint(b.size()); s += b; }
-    void i64(int field, int64_t v) { key(field, 0); varint(static_cast<uint64_t>(v)); }
-    void f32(int field, float f) { key(field, 5); char c[4]; std::memcpy(c, &f, 4); s.append(c, 4); }
-};
 
 std::string piece_bytes(const std::string& text, float score, int type) {
     proto_writer p;

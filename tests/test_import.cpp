@@ -15,9 +15,13 @@
 #include "formats/hf_import.h"
 #include "formats/llama2c_import.h"
 #include "formats/spm_proto.h"
+#include "support/test_files.h"
 #include "support/test_paths.h"
+#include "support/test_proto.h"
 
 using namespace kiln;
+using kiln::test::check_error;
+using kiln::test::proto_writer;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using bytes = std::vector<uint8_t>;
@@ -50,19 +54,6 @@ bytes tensor_bytes(const source_tensor& t) {
     bytes b(t.n_bytes());
     t.read_into(b.data());
     return b;
-}
-
-// Runs f, expecting a kiln::error whose message contains every one of `parts`.
-template <typename F>
-void check_error(F&& f, std::initializer_list<std::string> parts) {
-    try {
-        f();
-        FAIL("expected a kiln::error containing " << *parts.begin());
-    } catch (const error& e) {
-        const std::string msg = e.what();
-        for (const auto& p : parts) CHECK_MESSAGE(msg.find(p) != std::string::npos, msg, " lacks: ", p);
-        CHECK(msg.find('\n') == std::string::npos);
-    }
 }
 
 // ---- a throwaway GGUF reader: token list and f32 tensors of stories260K.gguf ----------------------
@@ -146,19 +137,6 @@ struct mini_gguf {
 };
 
 // ---- writers for the Hugging Face files --------------------------------------------------------
-
-// Protobuf encoding, enough for a sentencepiece ModelProto.
-struct proto_writer {
-    std::string s;
-    void varint(uint64_t v) {
-        while (v >= 0x80) { s += static_cast<char>((v & 0x7f) | 0x80); v >>= 7; }
-        s += static_cast<char>(v);
-    }
-    void key(int field, int wire) { varint(static_cast<uint64_t>(field) << 3 | static_cast<uint64_t>(wire)); }
-    void len(int field, const std::string& b) { key(field, 2); varint(b.size()); s += b; }
-    void i64(int field, int64_t v) { key(field, 0); varint(static_cast<uint64_t>(v)); }
-    void f32(int field, float f) { key(field, 5); char c[4]; std::memcpy(c, &f, 4); s.append(c, 4); }
-};
 
 std::string spm_model_bytes(const metadata& meta, size_t n_pieces) {
     const auto& tokens = meta.get_str_array("tokenizer.tokens");

@@ -15,11 +15,15 @@
 #include "formats/import.h"
 #include "model/context.h"
 #include "sampling/sampler.h"
+#include "support/test_files.h"
+#include "support/test_generate.h"
 #include "support/test_paths.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 
 using namespace kiln;
+using kiln::test::greedy;
+using kiln::test::read_npy_f32;
 namespace kt = kiln::test;
 
 namespace {
@@ -46,40 +50,11 @@ std::shared_ptr<const model> load(const source& s, std::shared_ptr<kiln_file>* f
     return model_from_file(f);
 }
 
-// Minimal .npy reader: little-endian float32, C order, 2-D.
-std::vector<float> read_npy_f32(const std::string& path, size_t& rows, size_t& cols) {
-    const std::string b = kt::read_text(path);
-    REQUIRE(b.compare(0, 6, "\x93NUMPY") == 0);
-    const size_t header_len = static_cast<uint8_t>(b[8]) | (static_cast<size_t>(static_cast<uint8_t>(b[9])) << 8);
-    const std::string header = b.substr(10, header_len);
-    REQUIRE(header.find("'<f4'") != std::string::npos);
-    const size_t lp = header.find("'shape': (");
-    REQUIRE(lp != std::string::npos);
-    std::istringstream shape(header.substr(lp + 10));
-    char comma;
-    shape >> rows >> comma >> cols;
-    std::vector<float> v(rows * cols);
-    REQUIRE(b.size() >= 10 + header_len + v.size() * 4);
-    std::memcpy(v.data(), b.data() + 10 + header_len, v.size() * 4);
-    return v;
-}
-
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
     std::vector<nlohmann::json> out;
     std::istringstream in(kt::read_text(path));
     for (std::string line; std::getline(in, line);) {
         if (!line.empty()) out.push_back(nlohmann::json::parse(line));
-    }
-    return out;
-}
-
-std::vector<int32_t> greedy(context& ctx, const std::vector<int32_t>& prompt, int n) {
-    std::vector<int32_t> out;
-    const std::vector<float>* logits = &ctx.eval(prompt);
-    for (int i = 0; i < n; ++i) {
-        const int32_t t = sample_greedy(logits->data(), ctx.n_vocab());
-        out.push_back(t);
-        if (i + 1 < n) logits = &ctx.eval({t});
     }
     return out;
 }

@@ -18,62 +18,18 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "ops/ops.h"
+#include "support/test_numeric.h"
 
 using namespace kiln;
+using kiln::test::for_each_isa;
+using kiln::test::max_rel_err;
+using kiln::test::nmse;
+using kiln::test::random_vec;
+using kiln::test::threads_guard;
 
 namespace {
 
 constexpr float k_inf = std::numeric_limits<float>::infinity();
-
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(lo, hi);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
-
-// sum((a - b)^2) / sum(b^2): 0 for equal vectors, NaN (failing every bound) if either has a NaN.
-double nmse(const std::vector<float>& a, const std::vector<float>& b) {
-    REQUIRE(a.size() == b.size());
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double d = static_cast<double>(a[i]) - b[i];
-        num += d * d;
-        den += static_cast<double>(b[i]) * b[i];
-    }
-    return den > 0.0 ? num / den : num;
-}
-
-// Largest |a - b| / |b| (|b| floored at 1e-20, below which values do not matter): catches a
-// few-ulp bias that a mean-square measure averages away.
-double max_rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-    REQUIRE(a.size() == b.size());
-    double worst = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
-        worst = std::max(worst, d / std::max(std::fabs(static_cast<double>(b[i])), 1e-20));
-    }
-    return worst;
-}
-
-// Runs f once per kernel level this CPU supports (scalar included), then restores the active level.
-template <class F>
-void for_each_isa(F&& f) {
-    const cpu_isa before = cpu_kernels_get().isa;
-    for (cpu_isa isa : cpu_isa_supported()) {
-        cpu_kernels_select(isa);
-        INFO("kernels: " << std::string(cpu_isa_name(isa)));
-        f();
-    }
-    cpu_kernels_select(before);
-}
-
-// Restores the thread count on scope exit.
-struct threads_guard {
-    int saved = threads_get();
-    ~threads_guard() { threads_set(saved); }
-};
 
 // A weight matrix [rows, k] of the given type made from random values.
 struct weight_matrix {

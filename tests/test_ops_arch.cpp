@@ -11,36 +11,14 @@
 #include "arch/cpu_dispatch.h"
 #include "core/error.h"
 #include "ops/ops.h"
+#include "support/test_numeric.h"
 
 using namespace kiln;
+using kiln::test::for_each_isa;
+using kiln::test::max_abs_diff;
+using kiln::test::random_vec;
 
 namespace {
-
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(lo, hi);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-    REQUIRE(a.size() == b.size());
-    float d = 0.0f;
-    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(a[i] - b[i]));
-    return d;
-}
-
-template <class F>
-void for_each_isa(F&& f) {
-    const cpu_isa before = cpu_kernels_get().isa;
-    for (cpu_isa isa : cpu_isa_supported()) {
-        cpu_kernels_select(isa);
-        INFO("kernels: " << std::string(cpu_isa_name(isa)));
-        f();
-    }
-    cpu_kernels_select(before);
-}
 
 // Attention of one query row against explicit keys, written out: softmax over the keys j with
 // pos - j < window (all when window is 0) of cap * tanh(scale * q.k_j / cap).

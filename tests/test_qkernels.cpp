@@ -25,46 +25,18 @@
 #include "ops/ops.h"
 #include "quant/pack.h"
 #include "quant/quantize.h"
+#include "support/test_files.h"
+#include "support/test_numeric.h"
 #include "support/test_paths.h"
 
 using namespace kiln;
+using kiln::test::error_of;
+using kiln::test::for_each_isa;
+using kiln::test::nmse;
+using kiln::test::random_vec;
+using kiln::test::threads_guard;
 
 namespace {
-
-std::vector<float> random_vec(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<float> dist(lo, hi);
-    std::vector<float> v(n);
-    for (float& x : v) x = dist(rng);
-    return v;
-}
-
-double nmse(const std::vector<float>& a, const std::vector<float>& b) {
-    REQUIRE(a.size() == b.size());
-    double num = 0.0, den = 0.0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const double d = static_cast<double>(a[i]) - b[i];
-        num += d * d;
-        den += static_cast<double>(b[i]) * b[i];
-    }
-    return den > 0.0 ? num / den : num;
-}
-
-template <class F>
-void for_each_isa(F&& f) {
-    const cpu_isa before = cpu_kernels_get().isa;
-    for (cpu_isa isa : cpu_isa_supported()) {
-        cpu_kernels_select(isa);
-        INFO("kernels: " << std::string(cpu_isa_name(isa)));
-        f(isa);
-    }
-    cpu_kernels_select(before);
-}
-
-struct threads_guard {
-    int saved = threads_get();
-    ~threads_guard() { threads_set(saved); }
-};
 
 const dtype k_types[] = {dtype::q8_0, dtype::q4_0, dtype::q4_k};
 
@@ -95,16 +67,6 @@ struct qmatrix {
         return tensor_make("w", type, 2, ne, packed.data(), tensor_layout::rows8);
     }
 };
-
-template <typename F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const kiln::error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 }  // namespace
 

@@ -18,6 +18,8 @@
 #include "formats/kiln_writer.h"
 #include "model/context.h"
 #include "quant/pack.h"
+#include "support/test_generate.h"
+#include "support/test_numeric.h"
 #include "support/test_paths.h"
 #include "synth/synth_expand.h"
 #include "synth/synth_model.h"
@@ -28,6 +30,7 @@
 #include "tokenizer/vocab.h"
 
 using namespace kiln;
+using kiln::test::max_abs_diff;
 namespace kt = kiln::test;
 
 namespace {
@@ -44,23 +47,9 @@ std::vector<float> logits_of(std::shared_ptr<const model> m, const std::vector<i
     return ctx.eval(tokens, true);
 }
 
-std::vector<int32_t> greedy(std::shared_ptr<const model> m, std::vector<int32_t> prompt, int n) {
+std::vector<int32_t> greedy(std::shared_ptr<const model> m, const std::vector<int32_t>& prompt, int n) {
     context ctx(m, static_cast<int>(prompt.size()) + n + 1);
-    const std::vector<float>* lg = &ctx.eval(prompt);
-    std::vector<int32_t> out;
-    for (int i = 0; i < n; ++i) {
-        const int32_t next = static_cast<int32_t>(std::max_element(lg->begin(), lg->end()) - lg->begin());
-        out.push_back(next);
-        lg = &ctx.eval({next});
-    }
-    return out;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-    REQUIRE(a.size() == b.size());
-    float d = 0;
-    for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(a[i] - b[i]));
-    return d;
+    return kiln::test::greedy(ctx, prompt, n);
 }
 
 synth_shape tiny_shape() {

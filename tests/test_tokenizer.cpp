@@ -9,10 +9,13 @@
 #include "core/error.h"
 #include "formats/gguf_import.h"
 #include "support/test_paths.h"
+#include "support/test_vocab.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
 
 using namespace kiln;
+using kiln::test::read_vocab_inputs;
+using kiln::test::read_vocab_outputs;
 namespace kt = kiln::test;
 
 namespace {
@@ -20,41 +23,6 @@ namespace {
 std::string vocab_path(const char* name) {
     const std::string m = kt::models_dir();
     return m.empty() ? "" : m + "/vocab/" + name;
-}
-
-// The .inp convention: each input is followed by a line `__ggml_vocab_test__`;
-// the newline that ends the input's last line belongs to the separator.
-std::vector<std::string> read_vocab_inputs(const std::string& path) {
-    const std::string text = kt::read_text(path);
-    std::vector<std::string> inputs;
-    std::string current;
-    size_t pos = 0;
-    while (pos < text.size()) {
-        size_t end = text.find('\n', pos);
-        if (end == std::string::npos) end = text.size();
-        const std::string line = text.substr(pos, end - pos);
-        pos = end + 1;
-        if (line == "__ggml_vocab_test__") {
-            if (!current.empty()) current.pop_back();  // the input's final newline
-            inputs.push_back(current);
-            current.clear();
-        } else {
-            current += line + "\n";
-        }
-    }
-    return inputs;
-}
-
-std::vector<std::vector<int32_t>> read_vocab_outputs(const std::string& path) {
-    std::vector<std::vector<int32_t>> out;
-    std::istringstream in(kt::read_text(path));
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream ids(line);
-        std::vector<int32_t> v;
-        for (int32_t id; ids >> id;) v.push_back(id);
-        out.push_back(v);
-    }
-    return out;
 }
 
 const tokenizer& llama_spm() {

@@ -17,13 +17,15 @@
 #include "formats/gguf_import.h"
 #include "formats/hf_tokenizer.h"
 #include "support/test_paths.h"
+#include "support/test_vocab.h"
 #include "tokenizer/pretokenizer.h"
-#include "tokenizer/test_vectors.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode_utf8.h"
 #include "tokenizer/vocab.h"
 
 using namespace kiln;
+using kiln::test::read_vocab_inputs;
+using kiln::test::read_vocab_outputs;
 namespace kt = kiln::test;
 namespace fs = std::filesystem;
 
@@ -32,23 +34,6 @@ namespace {
 std::string vocab_dir() {
     const std::string m = kt::models_dir();
     return m.empty() || !fs::exists(m + "/vocab") ? "" : m + "/vocab";
-}
-
-// llama.cpp's vector inputs, cut as `kiln tokenize -f` cuts them.
-std::vector<std::string> read_inputs(const std::string& path) {
-    return tokenizer_split_test_inputs(kt::read_text(path));
-}
-
-std::vector<std::vector<int32_t>> read_outputs(const std::string& path) {
-    std::vector<std::vector<int32_t>> out;
-    std::istringstream in(kt::read_text(path));
-    for (std::string line; std::getline(in, line);) {
-        std::istringstream ids(line);
-        std::vector<int32_t> v;
-        for (int32_t id; ids >> id;) v.push_back(id);
-        out.push_back(v);
-    }
-    return out;
 }
 
 std::string ids_str(const std::vector<int32_t>& ids) {
@@ -77,8 +62,8 @@ const tokenizer& hf_tokenizer(const std::string& name) {
 
 // Mismatching inputs of one vector file, each reported.
 int check_vectors(const tokenizer& tok, const std::string& inp, const std::string& outp, bool check_decode) {
-    const auto inputs = read_inputs(inp);
-    const auto outputs = read_outputs(outp);
+    const auto inputs = read_vocab_inputs(inp);
+    const auto outputs = read_vocab_outputs(outp);
     REQUIRE_MESSAGE(inputs.size() == outputs.size(), inp);
     int bad = 0;
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -347,7 +332,7 @@ TEST_CASE("tokenizer bpe: long text encodes fast") {
         return;
     }
     std::string text;
-    for (const auto& s : read_inputs(vocab_dir() + "/ggml-vocab-llama-bpe.gguf.inp")) text += s + " ";
+    for (const auto& s : read_vocab_inputs(vocab_dir() + "/ggml-vocab-llama-bpe.gguf.inp")) text += s + " ";
     std::string big;
     while (big.size() < 300000) big += text;
     big += std::string(20000, 'a');  // one 20000-letter piece

@@ -24,7 +24,9 @@ void export_model(const export_options& o) {
     if (!o.hf) fail("export needs a target format: --hf (the only one so far)");
     const auto t0 = std::chrono::steady_clock::now();
     const source_model m = model_import(o.input, o.tokenizer);
-    hf_export(m, o.output);
+    hf_export_options eo;
+    eo.source_name = o.input;
+    hf_export(m, o.output, eo);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "kiln: wrote %s (%zu tensors) in %.2f s\n", o.output.c_str(), m.tensors.size(), s);
 }

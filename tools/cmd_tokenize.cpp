@@ -7,8 +7,6 @@
 // of " id id ...", exactly the format of the matching .out files.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +18,7 @@
 #include "formats/gguf_import.h"
 #include "formats/hf_tokenizer.h"
 #include "formats/import.h"
+#include "read_text.h"
 #include "tokenizer/test_vectors.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/vocab.h"
@@ -62,21 +61,12 @@ metadata tokenizer_metadata(const model_options& o) {
     }
 }
 
-std::string read_file(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) fail("{}: cannot open (no such file?)", path);
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) fail("{}: read error", path);
-    return ss.str();
-}
-
 void run_tokenize(const tokenize_options& o) {
     const bool has_text = o.has_text;
     if (has_text && !o.file.empty()) fail("give either TEXT or -f FILE, not both");
     if (!has_text && o.file.empty()) fail("tokenize needs a TEXT or -f FILE");
     const tokenizer tok(vocab_from_metadata(tokenizer_metadata(o.model)));
-    const std::vector<std::string> inputs = has_text ? std::vector<std::string>{o.text} : tokenizer_split_test_inputs(read_file(o.file));
+    const std::vector<std::string> inputs = has_text ? std::vector<std::string>{o.text} : tokenizer_split_test_inputs(read_file_bytes(o.file, "text file"));
 
     std::string out;
     for (size_t i = 0; i < inputs.size(); ++i) {

@@ -338,17 +338,27 @@ std::string chat_session::load_kv(const std::string& path) {
         ctx_.truncate(0);
         return why + "; the conversation will be evaluated again";
     }
-    // The cache is only worth keeping as far as it agrees with the conversation as now rendered;
-    // send() compares token by token, so a partly matching cache is still used correctly.
+    // The cache is kept as far as it agrees with the conversation as rendered now.
     chat_render_options ro = opt_.render;
     ro.add_generation_prompt = false;
-    const std::vector<int32_t> conv = tokenize_prompt(tmpl_.apply(messages_, ro));
+    std::vector<int32_t> conv;
+    try {
+        conv = tokenize_prompt(tmpl_.apply(messages_, ro));
+    } catch (const kiln::error& e) {
+        ctx_.truncate(0);
+        return fmt::format("{}: not used: {}", path, e.what());
+    }
     size_t k = 0;
     while (k < tokens.size() && k < conv.size() && tokens[k] == conv[k]) ++k;
     if (k == 0) {
         ctx_.truncate(0);
         return fmt::format("{}: the KV cache does not match the conversation; it will be evaluated again", path);
     }
+    // A partial match is normal: a reply's tokens need not be how its text tokenizes again, and
+    // the template may render a finished reply differently from the tokens generated after its
+    // generation prompt. A session that never stopped would reuse exactly this prefix too.
+    tokens.resize(k);
+    ctx_.truncate(static_cast<int>(k));
     cached_ = std::move(tokens);
     if (opt_.draft) {
         // spec_engine has no way yet to adopt a cache it did not fill; it evaluates the conversation again.

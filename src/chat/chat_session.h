@@ -91,9 +91,10 @@ public:
     // cannot be written). Returns how many tokens' keys/values were written.
     size_t save_kv(const std::string& path) const;
     // After from_json: restores a cache written by save_kv so the next send() evaluates only what
-    // differs (as if the session had never stopped). Returns "" when every cached token matches the
-    // conversation, else a note for the user: a bad, foreign or mismatching file leaves the cache
-    // empty (the conversation is evaluated again on the next turn), never an error.
+    // differs (as if the session had never stopped); the cache is kept as far as its tokens match
+    // the conversation as rendered now. Returns "" when it is used, else a note for the user: a bad,
+    // foreign or unrelated file leaves the cache empty (the conversation is evaluated again on the
+    // next turn), never an error.
     std::string load_kv(const std::string& path);
 
 private:

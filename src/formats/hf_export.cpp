@@ -90,6 +90,7 @@ std::string hf_name_of(const std::string& kiln_name, const std::string& model_ty
 
 std::string model_type_of(const metadata& meta, const std::string& who) {
     const std::string arch = meta.get_str("model.arch", "");
+    if (arch.empty()) fail("{}: no architecture (metadata 'model.arch'); a tokenizer-only file cannot be exported", who);
     if (arch == "llama") return meta.has("attn.sliding_window") ? "mistral" : "llama";
     if (arch == "qwen2" || arch == "qwen3" || arch == "gemma2") return arch;
     fail("{}: architecture '{}' cannot be exported to Hugging Face (supported: llama, qwen2, qwen3, gemma2)", who,
@@ -524,12 +525,14 @@ void write_tokenizer(const std::string& dir, const metadata& meta, const std::st
     check_tokenizer(dir, meta, n, who);
 }
 
-std::string model_who(const source_model& m) { return m.meta.get_str("model.name", "model"); }
+std::string model_who(const source_model& m, const hf_export_options& o) {
+    return o.source_name.empty() ? m.meta.get_str("model.name", "model") : o.source_name;
+}
 
 }  // namespace
 
 void hf_export_into(const source_model& m, const std::string& dir, const hf_export_options& o) {
-    const std::string who = model_who(m);
+    const std::string who = model_who(m, o);
     const std::string model_type = model_type_of(m.meta, who);
 
     // Everything is checked before the first byte is written.
@@ -583,7 +586,8 @@ void hf_export(const source_model& m, const std::string& dir_in, const hf_export
         if (!fs::is_empty(dir, ec)) fail("{}: directory exists and is not empty", dir_in);
     }
     const fs::path tmp = dir.string() + ".tmp";
-    fs::remove_all(tmp, ec);  // left by an interrupted export
+    // Never deleted here: it may be someone's directory, not an interrupted export's.
+    if (fs::exists(tmp, ec)) fail("{}: exists (left by an interrupted export?); remove it first", tmp.string());
     if (!fs::create_directories(tmp, ec) || ec) fail("{}: cannot create directory: {}", tmp.string(), ec.message());
     try {
         hf_export_into(m, tmp.string(), o);

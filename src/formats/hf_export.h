@@ -20,6 +20,7 @@
 namespace kiln {
 
 struct hf_export_options {
+    std::string source_name;  // names the input in errors ("" = the model's model.name)
     int shards = 1;  // >1: model-0000i-of-0000n.safetensors + model.safetensors.index.json
     // Tests only: replaces model_type and merges these keys into config.json after the read-back
     // check (to write configurations the source cannot express).

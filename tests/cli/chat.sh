@@ -107,6 +107,40 @@ printf '/load %s\nTell me more\n' "$TMP/s2.json" | "${CHAT[@]}" --chat-template 
 check "/load continues identically" test "$(sed -n 2p "$TMP/a.out")" = "$(sed -n 1p "$TMP/b.out")"
 check "/load message" grep -q "loaded 2 messages" "$TMP/b.err"
 
+# /save FILE --kv then /load in a new process: the KV cache is restored, nothing is evaluated again
+printf 'Hello there\n/save %s --kv\nTell me more\n/save --kv\n' "$TMP/k.json" | "${RUN[@]}" > "$TMP/ka.out" 2> "$TMP/ka.err"
+check "/save --kv" grep -qE "saved 2 messages to .*k.json and [1-9][0-9]* cached tokens to .*k.json.kv" "$TMP/ka.err"
+check "/save --kv without a file" grep -q "usage: /save FILE \[--kv\]" "$TMP/ka.err"
+check "/save --kv leaves no temporary file" test ! -e "$TMP/k.json.kv.tmp"
+printf '/load %s\nTell me more\n' "$TMP/k.json" | "${CHAT[@]}" --chat-template chatml --seed 999 > "$TMP/kb.out" 2> "$TMP/kb.err"
+check "/load with KV continues identically" test "$(sed -n 2p "$TMP/ka.out")" = "$(sed -n 1p "$TMP/kb.out")"
+check "/load with KV message" grep -qE "loaded 2 messages from .*k.json and [1-9][0-9]* cached tokens" "$TMP/kb.err"
+turn_counts() { grep '^kiln: prompt ' "$1" | sed -n "$2p" | sed 's/, [0-9.]* t\/s).*//'; }
+check "/load with KV evaluates only the new turn" test "$(turn_counts "$TMP/ka.err" 2)" = "$(turn_counts "$TMP/kb.err" 1)"
+check "/load with KV reused the cache" grep -qE "^kiln: prompt [0-9]+ tokens \([1-9][0-9]* cached" "$TMP/kb.err"
+# a KV cache from another model file (the GGUF of the same weights counts as another: the id covers the file), or a
+# truncated one: a note, then re-evaluation
+printf '/load %s\nTell me more\n' "$TMP/k.json" | "$KILN" chat -m "$M/stories260K.gguf" --chat-template chatml --seed 999 \
+  > "$TMP/kc.out" 2> "$TMP/kc.err"
+check "/load with a foreign KV: note" grep -q "note: .*k.json.kv: the KV cache was saved with another model; the conversation will be evaluated again" "$TMP/kc.err"
+check "/load with a foreign KV: same reply" test "$(sed -n 2p "$TMP/ka.out")" = "$(sed -n 1p "$TMP/kc.out")"
+check "/load with a foreign KV: nothing reused" grep -q "^kiln: prompt [0-9]* tokens (0 cached" "$TMP/kc.err"
+cp "$TMP/k.json" "$TMP/kt.json"
+head -c 1000 "$TMP/k.json.kv" > "$TMP/kt.json.kv"
+printf '/load %s\nTell me more\n' "$TMP/kt.json" | "${CHAT[@]}" --chat-template chatml --seed 999 > "$TMP/kd.out" 2> "$TMP/kd.err"
+check "/load with a truncated KV: note" grep -q "note: .*kt.json.kv: the KV cache file is 1000 bytes, expected [0-9]* (truncated or corrupt)" "$TMP/kd.err"
+check "/load with a truncated KV: same reply" test "$(sed -n 2p "$TMP/ka.out")" = "$(sed -n 1p "$TMP/kd.out")"
+# with speculative decoding the cache is not used yet (a note); the reply is that of a --lookup /load without it
+# (sampling at temperature 0.8: speculative replies equal plain ones only in distribution)
+printf '/load %s\nTell me more\n' "$TMP/k.json" | "${CHAT[@]}" --chat-template chatml --seed 999 --lookup > "$TMP/ke.out" 2> "$TMP/ke.err"
+check "/load with KV and --lookup: note" grep -q "note: .*k.json.kv: the KV cache is not used with speculative decoding yet" "$TMP/ke.err"
+cp "$TMP/k.json" "$TMP/kn.json"
+printf '/load %s\nTell me more\n' "$TMP/kn.json" | "${CHAT[@]}" --chat-template chatml --seed 999 --lookup > "$TMP/kf.out" 2>/dev/null
+check "/load with KV and --lookup: same reply" cmp -s "$TMP/ke.out" "$TMP/kf.out"
+# /save without --kv removes a stale FILE.kv
+printf 'Hi\n/save %s\n' "$TMP/kt.json" | "${RUN[@]}" > /dev/null 2>&1
+check "/save without --kv removes FILE.kv" test ! -e "$TMP/kt.json.kv"
+
 # /load of corrupt or foreign files: an error line, and the chat goes on
 printf '{"format": "kiln-chat", "version": 1, "messages": [' > "$TMP/corrupt.json"
 printf '{"messages": [{"role": "user", "content": "x"}]}' > "$TMP/foreign.json"
