@@ -205,8 +205,12 @@ void chat_session::generate_speculative(const std::vector<int32_t>& prompt, chat
                                         const std::atomic<bool>* interrupt) {
     r.speculative = true;
     smp_ = std::make_unique<sampler>(reply_sampling());
-    if (!engine_) engine_ = std::make_unique<spec_engine>(ctx_, *smp_, opt_.draft, opt_.spec);
-    else engine_->set_sampler(*smp_);
+    if (!engine_) {
+        engine_ = std::make_unique<spec_engine>(ctx_, *smp_, opt_.draft, opt_.spec);
+        if (!cached_.empty()) engine_->adopt(cached_);  // a cache restored by /load
+    } else {
+        engine_->set_sampler(*smp_);
+    }
     const std::vector<int32_t>& had = engine_->tokens();
     size_t k = 0;
     while (k < had.size() && k + 1 < prompt.size() && had[k] == prompt[k]) ++k;
@@ -360,10 +364,6 @@ std::string chat_session::load_kv(const std::string& path) {
     tokens.resize(k);
     ctx_.truncate(static_cast<int>(k));
     cached_ = std::move(tokens);
-    if (opt_.draft) {
-        // spec_engine has no way yet to adopt a cache it did not fill; it evaluates the conversation again.
-        return fmt::format("{}: the KV cache is not used with speculative decoding yet; the conversation will be evaluated again", path);
-    }
     return "";
 }
 

@@ -85,6 +85,12 @@ void spec_engine::begin(const std::vector<int32_t>& tokens) {
     smp_->set_history(tokens_.data(), tokens_.size());
 }
 
+void spec_engine::adopt(const std::vector<int32_t>& tokens) {
+    tokens_ = tokens;
+    n_evaluated_ = static_cast<int>(std::min(tokens.size(), static_cast<size_t>(ctx_.n_past())));
+    if (drafter_) drafter_->rewind(0);
+}
+
 void spec_engine::commit(int32_t t, std::vector<int32_t>& out) {
     tokens_.push_back(t);
     smp_->accept(t);

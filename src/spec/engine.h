@@ -63,6 +63,10 @@ public:
     // the rest but the last token is evaluated now (the prefill). The sampler's repetition window
     // is set from `tokens`. Only this engine may evaluate into the target context in between.
     void begin(const std::vector<int32_t>& tokens);
+    // The target's KV cache already holds `tokens` (restored from a file, e.g. chat's /load): the next
+    // begin() reuses the common prefix instead of evaluating it again. Drafters start over and catch up
+    // from the history.
+    void adopt(const std::vector<int32_t>& tokens);
 
     // One target step: commits 1..max_new tokens and appends them to `out`; returns how many.
     // Returns 0 when the context is full (the last committed token has no position left).
