@@ -42,11 +42,7 @@ bytes read_bytes(const std::string& path) {
     return bytes(std::istreambuf_iterator<char>(in), {});
 }
 
-void write_bytes(const std::string& path, const void* data, size_t n) {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(static_cast<const char*>(data), static_cast<std::streamsize>(n));
-    REQUIRE(out.good());
-}
+void write_bytes(const std::string& path, const void* data, size_t n) { test::write_file(path, data, n); }
 void write_bytes(const std::string& path, const bytes& b) { write_bytes(path, b.data(), b.size()); }
 void write_bytes(const std::string& path, const std::string& s) { write_bytes(path, s.data(), s.size()); }
 
