@@ -497,6 +497,66 @@ TEST_CASE("attention: grouped-query heads, causal mask with arbitrary positions,
     CHECK_THROWS_AS(ref::attention(buf.data(), 1, &pos, buf.data(), buf.data(), 1, p, buf.data()), kiln::error);
 }
 
+// Many query tokens take ops' blocked path (blocks of tokens per KV head, GEMMs for the scores and
+// P.V): block edges, positions not starting at 0 or out of order, every GQA ratio, windows, soft-cap.
+TEST_CASE("attention: many query tokens (blocked path), every level") {
+    struct shape {
+        int64_t n_tok;
+        int head_dim;
+        bool shuffled;  // positions out of order, some repeated
+    };
+    const shape shapes[] = {{33, 64, false}, {33, 13, true}, {70, 16, true}, {300, 32, false}};
+    for (const shape& sh : shapes) {
+        for (int n_head_kv : {8, 4, 2, 1}) {  // 1, 2, 4, 8 query heads per KV head
+            for (const auto& [window, cap] : {std::pair<int, float>{0, 0.0f}, {24, 0.0f}, {0, 30.0f}, {24, 3.0f}}) {
+                if (sh.n_tok == 300 && window != cap) continue;  // keep the big shape to two cases
+                attention_params p;
+                p.n_head = 8;
+                p.n_head_kv = n_head_kv;
+                p.head_dim = sh.head_dim;
+                p.scale = 1.0f / std::sqrt(static_cast<float>(sh.head_dim));
+                p.window = window;
+                p.softcap = cap;
+                const int32_t base = 17;
+                std::vector<int32_t> pos(static_cast<size_t>(sh.n_tok));
+                for (int64_t t = 0; t < sh.n_tok; ++t) {
+                    pos[t] = base + static_cast<int32_t>(sh.shuffled ? (t * 29 + 5) % sh.n_tok : t);
+                    if (sh.shuffled && t % 7 == 3) pos[t] = pos[t - 1];
+                }
+                const int64_t n_kv = base + sh.n_tok + 6;
+                const int64_t kv_dim = n_head_kv * sh.head_dim;
+                CAPTURE(sh.n_tok);
+                CAPTURE(sh.head_dim);
+                CAPTURE(n_head_kv);
+                CAPTURE(window);
+                CAPTURE(cap);
+                const auto q = random_vec(static_cast<size_t>(sh.n_tok * p.n_head * sh.head_dim), 81, -2.0f, 2.0f);
+                auto k = random_vec(static_cast<size_t>(n_kv * kv_dim), 82, -2.0f, 2.0f);
+                auto v = random_vec(k.size(), 83);
+                int32_t min_first = base + static_cast<int32_t>(sh.n_tok), max_pos = 0;
+                for (int32_t ps : pos) {
+                    max_pos = std::max(max_pos, ps);
+                    min_first = std::min(min_first, window > 0 ? std::max(0, ps + 1 - window) : 0);
+                }
+                // Rows no token sees (past the last position, before the first window) must not matter.
+                for (int64_t j = 0; j < n_kv; ++j) {
+                    if (j >= min_first && j <= max_pos) continue;
+                    for (int64_t i = 0; i < kv_dim; ++i) {
+                        k[j * kv_dim + i] = 1e30f;
+                        v[j * kv_dim + i] = std::numeric_limits<float>::quiet_NaN();
+                    }
+                }
+                std::vector<float> want(q.size()), got(q.size());
+                ref::attention(q.data(), sh.n_tok, pos.data(), k.data(), v.data(), n_kv, p, want.data());
+                for_each_isa([&] {
+                    ops::attention(q.data(), sh.n_tok, pos.data(), k.data(), v.data(), n_kv, p, got.data());
+                    CHECK(nmse(got, want) < 1e-12);
+                });
+            }
+        }
+    }
+}
+
 // ---- threads ----------------------------------------------------------------------------------------
 
 TEST_CASE("threads: 1 and 2 threads give identical results for every op") {

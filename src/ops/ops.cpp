@@ -365,12 +365,166 @@ bool matmul_bf16_exact() {
 
 namespace ops {
 
-// Two passes per (token, head): scores into a per-thread buffer, softmax, then the weighted sum
-// of V rows. Items are token-major so the heads that share a KV head run close together.
+namespace {
+
+// Query rows (token, head pairs sharing one KV head) per work item of the blocked attention.
+constexpr int64_t k_attn_rows = 32;
+// Fewer query rows per KV head than this: the per-query path (decode, short verification
+// batches), where transposing V once per call would cost more than it saves.
+constexpr int64_t k_attn_blocked_min_rows = 32;
+
+// Blocked attention for many query tokens: a work item is one KV head and a block of consecutive
+// query tokens with all the query heads that share that KV head (about k_attn_rows rows). Scores
+// for the block come from one f32 GEMM against the K rows, and P.V from one GEMM against V
+// transposed once per call (the GEMM kernel takes dot products along contiguous rows), so each K
+// and V row is read once per block instead of once per query. Only the key range every row of
+// the block sees goes through the P.V GEMM; each row's own extra keys (causal or window edges)
+// are added with axpy, so masked cache rows are never multiplied, not even by zero (they may
+// hold anything). Work items and their arithmetic do not depend on the thread count.
+void attention_blocked(const float* q, int64_t n_tokens, const int32_t* pos, const float* k_cache,
+                       const float* v_cache, const attention_params& p, float* out) {
+    const cpu_kernels& kern = cpu_kernels_get();
+    const int64_t hd = p.head_dim;
+    const int64_t q_stride = p.n_head * hd, kv_stride = p.n_head_kv * hd;
+    const int group = p.n_head / p.n_head_kv;
+    const int64_t blk_tokens = std::max<int64_t>(1, k_attn_rows / group);
+    const int64_t rows_max = blk_tokens * group;
+    const int64_t n_blocks = ceil_div(n_tokens, blk_tokens);
+
+    // the keys token t sees: [first, end)
+    const auto key_first = [&](int64_t t) {
+        const int64_t end = static_cast<int64_t>(pos[t]) + 1;
+        return p.window > 0 ? std::max<int64_t>(0, end - p.window) : int64_t{0};
+    };
+    int64_t span_max = 0, work = 0, lo_all = INT64_MAX, hi_all = 0;
+    for (int64_t t = 0; t < n_tokens; ++t) {
+        lo_all = std::min(lo_all, key_first(t));
+        hi_all = std::max<int64_t>(hi_all, static_cast<int64_t>(pos[t]) + 1);
+    }
+    for (int64_t b = 0; b < n_blocks; ++b) {
+        const int64_t t0 = b * blk_tokens, t1 = std::min(n_tokens, t0 + blk_tokens);
+        int64_t lo = INT64_MAX, hi = 0;
+        for (int64_t t = t0; t < t1; ++t) {
+            lo = std::min(lo, key_first(t));
+            hi = std::max<int64_t>(hi, static_cast<int64_t>(pos[t]) + 1);
+        }
+        span_max = std::max(span_max, hi - lo);
+        work += (hi - lo) * 2 * (t1 - t0) * q_stride;
+    }
+    const int nt = threads_for(work);
+    const int64_t ld_s = round_up(span_max, k_line_floats);  // score row stride
+    const int64_t qb_size = round_up(rows_max * hd, k_line_floats);
+    const int64_t s_size = rows_max * ld_s;
+    const int64_t thread_stride = 2 * qb_size + s_size + k_line_floats;
+    // Kept between calls (grown, never shrunk): a fresh allocation of this size per layer would
+    // page-fault on every call. The V^T buffer holds as much as one layer's V cache.
+    static thread_local std::vector<float> scratch, vt;
+    const auto reserve = [](std::vector<float>& buf, int64_t n) {
+        if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+    };
+    reserve(scratch, std::max(nt, 1) * thread_stride);
+
+    // vt[g][d][j - lo_all] = V[j][g * hd + d]: every block's shared keys are a range of these rows.
+    const int64_t ld_v = round_up(hi_all - lo_all, k_line_floats);
+    reserve(vt, p.n_head_kv * hd * ld_v);
+    // the workers must use this thread's buffers (a thread_local named inside an item is the worker's)
+    float* const scratch_p = scratch.data();
+    float* const vt_p = vt.data();
+    constexpr int64_t tr_keys = 256;  // keys per transposition item
+    const int64_t tr_chunks = ceil_div(hi_all - lo_all, tr_keys);
+    parallel_for(p.n_head_kv * tr_chunks, threads_for(kv_stride * (hi_all - lo_all)), [&](int64_t item, int) {
+        const int64_t g = item / tr_chunks, j_begin = lo_all + (item % tr_chunks) * tr_keys;
+        const int64_t j_end = std::min(hi_all, j_begin + tr_keys);
+        float* vg = vt_p + g * hd * ld_v;
+        // 16 keys at a time: their V rows stay in L1 while each output row gets 16 contiguous values
+        for (int64_t j0 = j_begin; j0 < j_end; j0 += 16) {
+            const int64_t j1 = std::min(j_end, j0 + 16);
+            for (int64_t d = 0; d < hd; ++d) {
+                const float* src = v_cache + g * hd + d;
+                float* dst = vg + d * ld_v;
+                for (int64_t j = j0; j < j1; ++j) dst[j - lo_all] = src[j * kv_stride];
+            }
+        }
+    });
+
+    // Latest blocks (the most keys) first, so the short ones fill in at the end.
+    parallel_for(n_blocks * p.n_head_kv, nt, [&](int64_t item, int thread) {
+        const int64_t b = n_blocks - 1 - item / p.n_head_kv;
+        const int g = static_cast<int>(item % p.n_head_kv);
+        const int64_t t0 = b * blk_tokens, t1 = std::min(n_tokens, t0 + blk_tokens);
+        const int64_t n_rows = (t1 - t0) * group;
+        float* qb = scratch_p + thread * thread_stride;  // [n_rows, hd] query rows
+        float* ob = qb + qb_size;                        // [n_rows, hd] outputs
+        float* s = ob + qb_size;                         // [n_rows, ld_s] scores, then P
+
+        int64_t lo = INT64_MAX, hi = 0, c_lo = 0, c_hi = INT64_MAX;  // union and intersection of key ranges
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t f = key_first(t), e = static_cast<int64_t>(pos[t]) + 1;
+            lo = std::min(lo, f), hi = std::max(hi, e);
+            c_lo = std::max(c_lo, f), c_hi = std::min(c_hi, e);
+        }
+        if (c_hi < c_lo) c_hi = c_lo;
+        const int64_t kv_off = static_cast<int64_t>(g) * hd;
+        for (int64_t t = t0; t < t1; ++t) {
+            std::copy_n(q + t * q_stride + kv_off * group, group * hd, qb + (t - t0) * group * hd);
+        }
+        // s[r, j - lo] = q_r . k_j for every key of the union (masked ones are never read)
+        kern.gemm_f32(k_cache + lo * kv_stride + kv_off, static_cast<size_t>(kv_stride) * sizeof(float), hi - lo, qb,
+                      hd, n_rows, hd, s, ld_s);
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const int64_t t = t0 + r / group;
+            const int64_t f = key_first(t), n_seen = static_cast<int64_t>(pos[t]) + 1 - f;
+            float* sr = s + r * ld_s + (f - lo);
+            for (int64_t j = 0; j < n_seen; ++j) sr[j] *= p.scale;
+            if (p.softcap > 0.0f) {
+                const float inv = 1.0f / p.softcap;
+                for (int64_t j = 0; j < n_seen; ++j) sr[j] = p.softcap * std::tanh(sr[j] * inv);
+            }
+            kern.softmax(sr, n_seen);
+        }
+        const int64_t n_c = c_hi - c_lo;
+        if (n_c > 0) {
+            const float* vg = vt_p + g * hd * ld_v + (c_lo - lo_all);
+            kern.gemm_f32(vg, static_cast<size_t>(ld_v) * sizeof(float), hd, s + (c_lo - lo), ld_s, n_rows, n_c, ob,
+                          hd);
+        } else {
+            std::fill(ob, ob + n_rows * hd, 0.0f);
+        }
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const int64_t t = t0 + r / group;
+            const int64_t f = key_first(t), e = static_cast<int64_t>(pos[t]) + 1;
+            const float* sr = s + r * ld_s;
+            float* o = ob + r * hd;
+            const auto add_keys = [&](int64_t j0, int64_t j1) {  // cache rows j0..j1-1
+                for (int64_t j = j0; j < j1; ++j) kern.axpy_f32(sr[j - lo], v_cache + j * kv_stride + kv_off, o, hd);
+            };
+            if (n_c > 0) {
+                add_keys(f, c_lo);
+                add_keys(c_hi, e);
+            } else {
+                add_keys(f, e);
+            }
+        }
+        for (int64_t t = t0; t < t1; ++t) {
+            std::copy_n(ob + (t - t0) * group * hd, group * hd, out + t * q_stride + kv_off * group);
+        }
+    });
+}
+
+}  // namespace
+
+// Decode (few query rows per KV head): two passes per (token, head): scores into a per-thread
+// buffer, softmax, then the weighted sum of V rows. Items are token-major so the heads that share
+// a KV head run close together.
 void attention(const float* q, int64_t n_tokens, const int32_t* pos, const float* k_cache, const float* v_cache,
                int64_t n_kv, const attention_params& p, float* out) {
     ops_check::attention(n_tokens, pos, n_kv, p);
     if (n_tokens == 0) return;
+    // Several query rows per KV head (prefill, speculative verification): the blocked GEMM path.
+    if (n_tokens * (p.n_head / p.n_head_kv) >= k_attn_blocked_min_rows) {
+        attention_blocked(q, n_tokens, pos, k_cache, v_cache, p, out);
+        return;
+    }
     const cpu_kernels& kern = cpu_kernels_get();
     const int64_t hd = p.head_dim;
     const int64_t q_stride = p.n_head * hd, kv_stride = p.n_head_kv * hd;
