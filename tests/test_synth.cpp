@@ -8,6 +8,7 @@
 #include <cstring>
 #include <vector>
 
+#include "arch/cpu_dispatch.h"
 #include "bench/bench_model.h"
 #include "bench/membw.h"
 #include "bench/stats.h"
@@ -268,6 +269,32 @@ TEST_CASE("synth --expand: stories260K expanded computes the same function") {
     CHECK_THROWS_WITH_AS(synth_expand(small, "stories260K", bad), doctest::Contains("KV heads"), kiln::error);
 }
 
+TEST_CASE("bench: stream_sum of every kernel level equals the word sum, on odd sizes and offsets") {
+    std::vector<unsigned char> bytes(70000);
+    uint64_t x = 0x9e3779b97f4a7c15u;
+    for (auto& b : bytes) {  // xorshift: every bit pattern, so a lost or doubled word shows
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        b = static_cast<unsigned char>(x >> 56);
+    }
+    const auto scalar = cpu_kernels_for(cpu_isa::scalar).stream_sum;
+    for (size_t off : {0, 1, 3, 8, 61}) {
+        for (size_t n : {0, 7, 8, 13, 255, 511, 513, 1031, 4103, 8 * 1001 + 5, 65537}) {
+            uint64_t want = 0;
+            for (size_t i = 0; i + 8 <= n; i += 8) {
+                uint64_t w;
+                std::memcpy(&w, bytes.data() + off + i, 8);
+                want += w;
+            }
+            INFO("offset " << off << ", " << n << " bytes");
+            CHECK(scalar(bytes.data() + off, n) == want);
+            for (cpu_isa isa : cpu_isa_supported()) {
+                INFO("kernels: " << cpu_isa_name(isa));
+                CHECK(cpu_kernels_for(isa).stream_sum(bytes.data() + off, n) == want);
+            }
+        }
+    }
+}
+
 TEST_CASE("bench: statistics, bandwidth pass and the runner on a tiny model") {
     const sample_stats s = stats_of({3.0, 1.0, 2.0, 4.0});
     CHECK(s.mean == doctest::Approx(2.5));
@@ -278,6 +305,7 @@ TEST_CASE("bench: statistics, bandwidth pass and the runner on a tiny model") {
     std::vector<uint64_t> buf(1 << 16, 1);
     CHECK(membw_read_pass(buf.data(), buf.size() * 8, 1) > 0.0);
     CHECK(membw_read_pass(buf.data(), buf.size() * 8, 2) > 0.0);
+    kiln::test::for_each_isa([&] { CHECK(membw_read_pass(buf.data(), buf.size() * 8, 2) > 0.0); });
 
     synth_options o;
     o.shape = tiny_shape();

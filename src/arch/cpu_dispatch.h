@@ -109,6 +109,10 @@ struct cpu_kernels {
     void (*swiglu)(const float* gate, const float* up, float* out, int64_t n);
     void (*add)(const float* a, const float* b, float* out, int64_t n);
     void (*mul)(const float* a, const float* b, float* out, int64_t n);
+
+    // Sum (mod 2^64) of the bytes / 8 64-bit words at p (any alignment; the last bytes % 8 bytes
+    // are not read), with the widest loads of the level: the read path `kiln bench --membw` times.
+    uint64_t (*stream_sum)(const void* p, size_t bytes);
 };
 
 const cpu_feature_flags& cpu_features();

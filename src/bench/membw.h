@@ -14,7 +14,8 @@ struct membw_result {
 };
 
 // Streaming read of a buffer of `bytes` (default 256 MiB, 8x this machine's L3) that is
-// first written so its pages exist; each thread sums its own contiguous slice. Best of `runs`
+// first written so its pages exist; each thread of kiln's pool sums its own contiguous slice with
+// the active kernel level's stream_sum (arch/cpu_dispatch.h), the widest loads the machine has. Best of `runs`
 // passes with 1 thread and with `threads` threads (<= 0: kiln's thread count).
 membw_result membw_measure(int threads = 0, size_t bytes = size_t(256) << 20, int runs = 5);
 

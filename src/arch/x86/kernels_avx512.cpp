@@ -97,6 +97,33 @@ inline vf vf_load_u4(const uint8_t* p, bool high) {
 
 #include "arch/kernels_generic.inc"
 
+// stream_sum with 64-byte loads into eight accumulators (512 bytes a step), then the generic
+// loop for the tail. Non-temporal prefetch 1 KiB ahead: on the 2-core EPYC (256 MiB, alternating
+// runs) it read 1-5% faster than prefetcht0 and 2-10% faster than 2 KiB ahead or no prefetch in a
+// standalone loop; in kiln bench --membw the three were within run-to-run noise of each other.
+// A prefetch past the end of the buffer is harmless: it never faults.
+constexpr size_t k_stream_prefetch = 1024;
+uint64_t stream_sum_avx512(const void* p, size_t bytes) {
+    const char* c = static_cast<const char*>(p);
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    size_t i = 0;
+    for (; i + 512 <= bytes; i += 512) {
+        if (k_stream_prefetch != 0)
+            for (size_t l = 0; l < 512; l += 64) _mm_prefetch(c + i + k_stream_prefetch + l, _MM_HINT_NTA);
+        a0 = _mm512_add_epi64(a0, _mm512_loadu_si512(c + i));
+        a1 = _mm512_add_epi64(a1, _mm512_loadu_si512(c + i + 64));
+        a2 = _mm512_add_epi64(a2, _mm512_loadu_si512(c + i + 128));
+        a3 = _mm512_add_epi64(a3, _mm512_loadu_si512(c + i + 192));
+        a4 = _mm512_add_epi64(a4, _mm512_loadu_si512(c + i + 256));
+        a5 = _mm512_add_epi64(a5, _mm512_loadu_si512(c + i + 320));
+        a6 = _mm512_add_epi64(a6, _mm512_loadu_si512(c + i + 384));
+        a7 = _mm512_add_epi64(a7, _mm512_loadu_si512(c + i + 448));
+    }
+    a0 = _mm512_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)),
+                          _mm512_add_epi64(_mm512_add_epi64(a4, a5), _mm512_add_epi64(a6, a7)));
+    return static_cast<uint64_t>(_mm512_reduce_add_epi64(a0)) + stream_sum(c + i, bytes - i);
+}
+
 }  // namespace
 
 // The shared bodies, with the VNNI integer kernels of qgemm_avx512.cpp for rows8 weights.
@@ -109,6 +136,7 @@ constexpr cpu_kernels table_avx512() {
     t.bf16_dot_native = true;
     t.round_bf16 = &round_bf16_avx512;
     t.gemm_bf16_dot = &gemm_bf16_dot_avx512;
+    t.stream_sum = &stream_sum_avx512;
     return t;
 }
 
