@@ -131,6 +131,7 @@ void chat_kv_save(const std::string& path, const context& ctx, const std::vector
         if (!f) fail("{}: cannot write the KV cache file", path);
         hasher h;
         auto put = [&](const void* p, size_t n) {
+            if (n == 0) return true;  // an empty conversation has no token array (data() may be null)
             h.add(p, n);
             return std::fwrite(p, 1, n, f.get()) == n;
         };

@@ -121,7 +121,13 @@ uint64_t stream_sum_avx512(const void* p, size_t bytes) {
     }
     a0 = _mm512_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a0, a1), _mm512_add_epi64(a2, a3)),
                           _mm512_add_epi64(_mm512_add_epi64(a4, a5), _mm512_add_epi64(a6, a7)));
-    return static_cast<uint64_t>(_mm512_reduce_add_epi64(a0)) + stream_sum(c + i, bytes - i);
+    // Summed as unsigned words: _mm512_reduce_add_epi64 adds signed 64-bit values, and the wrap-around of
+    // a sum of arbitrary words is signed overflow (undefined) there.
+    alignas(64) uint64_t lanes[8];
+    _mm512_store_si512(lanes, a0);
+    uint64_t total = 0;
+    for (uint64_t v : lanes) total += v;
+    return total + stream_sum(c + i, bytes - i);
 }
 
 }  // namespace
