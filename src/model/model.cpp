@@ -1,5 +1,6 @@
 #include "model/model.h"
 
+#include "arch/cpu_dispatch.h"
 #include "core/error.h"
 #include "model/arch.h"
 
@@ -46,6 +47,9 @@ const tensor* model_bind(const kiln_file& file, const std::string& name, std::in
 }
 
 std::shared_ptr<model> model_from_file(std::shared_ptr<kiln_file> file) {
+    // Pick the kernel table now (CPUID, $KILN_ISA): a bad KILN_ISA is reported when the model loads,
+    // before a command prints anything, not at the first op.
+    cpu_kernels_get();
     auto m = std::make_shared<model>();
     if (!file->meta().has("model.arch")) {
         fail("{}: metadata key 'model.arch' is missing (a vocabulary-only file cannot be run)", file->name());

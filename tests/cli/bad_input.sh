@@ -36,6 +36,8 @@ expect_fail "-t zero" "-t .*out of range" "$KILN" run -m "$TMP/s.kiln" -p hi -t 
 expect_fail "-t huge" "-t .*out of range" "$KILN" run -m "$TMP/s.kiln" -p hi -t 100000
 expect_fail "-n not a number" "-n" "$KILN" run -m "$TMP/s.kiln" -p hi -n lots
 expect_fail "-c negative" "-c .*out of range" "$KILN" run -m "$TMP/s.kiln" -p hi -c -1
+KILN_ISA=bogus expect_fail "unknown KILN_ISA" "KILN_ISA=bogus" "$KILN" run -m "$TMP/s.kiln" -p "Hello" -n 2
+[ ! -s "$TMP/stdout" ] || { echo "FAIL unknown KILN_ISA: the prompt was printed before the error"; FAILS=$((FAILS+1)); }
 expect_fail "prompt longer than context" "longer than the context" "$KILN" run -m "$TMP/s.kiln" -c 4 -p "Once upon a time there was a cat"
 expect_fail "bad temperature" "--temp" "$KILN" run -m "$TMP/s.kiln" -p hi --temp -1
 expect_fail "bad top-p" "--top-p" "$KILN" run -m "$TMP/s.kiln" -p hi --top-p 1.5
