@@ -3,15 +3,7 @@
 // FMA and no widening of the weights. The activations are rounded to bf16 once per matmul call
 // (round_bf16_avx512), which is the precision cost (docs/KERNELS.md); ops::matmul takes this
 // path for two or more tokens only, where arithmetic rather than memory bounds the time.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "arch/x86/x86_intrinsics.h"
 
 #include <cstddef>
 #include <cstdint>

@@ -1,17 +1,7 @@
 // AVX2 + FMA + F16C kernels (Haswell / Zen 1 and later): the shared kernel bodies
 // with 8-float vectors. Compiled with -mavx2 -mfma -mf16c; reached only through
 // cpu_kernels_for(cpu_isa::avx2) after CPUID has checked those features.
-// GCC 12 reports its own _mm*_undefined_*() helpers as uninitialized once they are inlined
-// (a compiler false positive, fixed in later releases); silence it for the intrinsics header only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "arch/x86/x86_intrinsics.h"
 
 #include <cstdint>
 

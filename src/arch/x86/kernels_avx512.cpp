@@ -6,17 +6,7 @@
 // like every other type; that is the path for one token, which is bound by memory bandwidth anyway.
 // For several tokens ops::matmul takes gemm_bf16_dot (bf16dot_avx512.cpp, vdpbf16ps), which rounds
 // the activations to bf16 once per call (normalized error ~1e-6 on a dot product).
-// GCC 12 reports its own _mm*_undefined_*() helpers as uninitialized once they are inlined
-// (a compiler false positive, fixed in later releases); silence it for the intrinsics header only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "arch/x86/x86_intrinsics.h"
 
 #include <cstdint>
 

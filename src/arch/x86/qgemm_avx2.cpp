@@ -9,15 +9,7 @@
 //               sign moves onto the activation: |q| * (x * sign q), at most 128 * 127 * 2 < 2^15.
 // Per block: exact int32 dot products, then one conversion and one FMA into f32, as in the
 // reference (arch/qkernels_ref.inc).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "arch/x86/x86_intrinsics.h"
 
 #include <cstdint>
 #include <cstring>

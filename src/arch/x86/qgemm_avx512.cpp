@@ -9,15 +9,7 @@
 // (codes are q + 128 for q8_0, q + 8 for q4_0) comes off as bias * sum(x): the low half of each
 // block's sums starts at -bias * sum(x) instead of zero.
 // Per block: int32 dot products are exact; one conversion and one FMA scale them into f32.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "arch/x86/x86_intrinsics.h"
 
 #include <cstdint>
 #include <vector>
