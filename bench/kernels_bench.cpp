@@ -7,15 +7,7 @@
 //   batch      2..16 tokens on a TinyLlama FFN matrix (5632 x 2048), cost relative to one token
 //   gemm       128 tokens on the same matrix: GOP/s and share of the int8 peak; f32 path for contrast
 // Compiled with -march=native: run it only on the machine that built it.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "arch/x86/x86_intrinsics.h"
 #include <omp.h>
 
 #include <algorithm>

@@ -440,10 +440,7 @@ private:
 };
 
 void run_chat(const chat_options& o) {
-    model_open_options mo;
-    mo.use_mmap = !o.model.no_mmap;
-    mo.tokenizer_path = o.model.tokenizer;
-    auto file = model_file_open(o.model.model, mo);
+    auto file = open_model_file(o.model);
     const vocab v = vocab_from_metadata(file->meta());
     if (!o.render_file.empty()) {
         run_render(o, v);
@@ -452,8 +449,7 @@ void run_chat(const chat_options& o) {
     const chat_template tmpl(pick_template(o, v));
     std::shared_ptr<const model> m = model_from_file(file);
     const tokenizer tok(v);
-    if (tok.n_vocab() != m->hp.n_vocab)
-        fail("{}: tokenizer has {} tokens but the model's vocabulary is {}", o.model.model, tok.n_vocab(), m->hp.n_vocab);
+    check_vocab_matches(tok, *m, o.model.model);
     context ctx(m, o.n_ctx);
     spec_setup setup;
     if (o.spec.enabled()) setup = spec_setup_create(o.spec, o.model, *file, ctx, o.sampling);
@@ -494,13 +490,7 @@ void add_chat_command(CLI::App& app) {
     cmd->add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (default: the model's)");
     cmd->add_option("-n,--n-predict", o->n_predict, "reply length limit in tokens (-1: until the end token)")->capture_default_str();
     cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-turn tokens");
-    cmd->add_option("--temp", o->sampling.temperature, "temperature (0: greedy)")->capture_default_str();
-    cmd->add_option("--top-k", o->sampling.top_k, "top-k (0: off)")->capture_default_str();
-    cmd->add_option("--top-p", o->sampling.top_p, "top-p (1: off)")->capture_default_str();
-    cmd->add_option("--min-p", o->sampling.min_p, "min-p (0: off)")->capture_default_str();
-    cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
-    cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "tokens the penalty looks back on")->capture_default_str();
-    cmd->add_option("--seed", o->sampling.seed, "random seed (default: a fresh one)");
+    add_sampling_options(*cmd, o->sampling);
     cmd->add_option("--render", o->render_file, "render MESSAGES.json (a list of {role, content}) with the template, print it, exit");
     cmd->add_flag("--add-generation-prompt", o->add_generation_prompt, "with --render: end with the assistant's turn opening");
     cmd->add_option("--chat-template", o->chat_template,

@@ -63,15 +63,10 @@ void check_options(const run_options& o) {
 run_result run_completion(const run_options& o) {
     run_result r;
     const auto t_load = clock_type::now();
-    model_open_options mo;
-    mo.use_mmap = !o.model.no_mmap;
-    mo.tokenizer_path = o.model.tokenizer;
-    auto file = model_file_open(o.model.model, mo);
+    auto file = open_model_file(o.model);
     std::shared_ptr<const model> m = model_from_file(file);
     const tokenizer tok(vocab_from_metadata(file->meta()));
-    if (static_cast<int>(tok.n_vocab()) != m->hp.n_vocab) {
-        fail("{}: tokenizer has {} tokens but the model's vocabulary is {}", o.model.model, tok.n_vocab(), m->hp.n_vocab);
-    }
+    check_vocab_matches(tok, *m, o.model.model);
     context ctx(m, o.n_ctx);
     r.load_ms = ms_since(t_load);
 
@@ -125,15 +120,10 @@ run_result run_completion(const run_options& o) {
 run_result run_speculative(const run_options& o) {
     run_result r;
     const auto t_load = clock_type::now();
-    model_open_options mo;
-    mo.use_mmap = !o.model.no_mmap;
-    mo.tokenizer_path = o.model.tokenizer;
-    auto file = model_file_open(o.model.model, mo);
+    auto file = open_model_file(o.model);
     std::shared_ptr<const model> m = model_from_file(file);
     const tokenizer tok(vocab_from_metadata(file->meta()));
-    if (static_cast<int>(tok.n_vocab()) != m->hp.n_vocab) {
-        fail("{}: tokenizer has {} tokens but the model's vocabulary is {}", o.model.model, tok.n_vocab(), m->hp.n_vocab);
-    }
+    check_vocab_matches(tok, *m, o.model.model);
     context ctx(m, o.n_ctx);
     const spec_setup setup = spec_setup_create(o.spec, o.model, *file, ctx, o.sampling);
     r.load_ms = ms_since(t_load);
@@ -231,13 +221,7 @@ void add_run_command(CLI::App& app) {
     cmd->add_flag("--ignore-eos", o->ignore_eos, "keep generating past the end-of-text token");
     cmd->add_flag("--json", o->json, "print one JSON object (prompt_ids, generated_ids, text, timings)");
     cmd->add_flag("--no-echo", o->no_echo, "do not print the prompt before the completion");
-    cmd->add_option("--temp", o->sampling.temperature, "temperature (0: greedy)")->capture_default_str();
-    cmd->add_option("--top-k", o->sampling.top_k, "top-k (0: off)")->capture_default_str();
-    cmd->add_option("--top-p", o->sampling.top_p, "top-p (1: off)")->capture_default_str();
-    cmd->add_option("--min-p", o->sampling.min_p, "min-p (0: off)")->capture_default_str();
-    cmd->add_option("--repeat-penalty", o->sampling.repeat_penalty, "repetition penalty (1: off)")->capture_default_str();
-    cmd->add_option("--repeat-last-n", o->sampling.repeat_last_n, "tokens the penalty looks back on")->capture_default_str();
-    cmd->add_option("--seed", o->sampling.seed, "random seed (default: a fresh one each run)");
+    add_sampling_options(*cmd, o->sampling);
     add_spec_options(*cmd, o->spec);
     cmd->callback([o, cmd] {
         if (cmd->count("--seed") == 0) o->sampling.seed = std::random_device{}();

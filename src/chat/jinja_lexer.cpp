@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "chat/jinja_ast.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace kiln::jinja {
 
@@ -247,22 +248,6 @@ private:
         }
     }
 
-    static void append_utf8(std::string& out, uint32_t cp) {
-        if (cp < 0x80) out += static_cast<char>(cp);
-        else if (cp < 0x800) {
-            out += static_cast<char>(0xc0 | (cp >> 6));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        } else if (cp < 0x10000) {
-            out += static_cast<char>(0xe0 | (cp >> 12));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        } else {
-            out += static_cast<char>(0xf0 | (cp >> 18));
-            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-            out += static_cast<char>(0x80 | (cp & 0x3f));
-        }
-    }
 
     // A string literal with Python's backslash escapes.
     size_t lex_string(size_t q) {
@@ -300,9 +285,9 @@ private:
                 case 'v': out += '\v'; break;
                 case '0': out += '\0'; break;
                 case '\n': break;
-                case 'x': append_utf8(out, hex(2)); break;
-                case 'u': append_utf8(out, hex(4)); break;
-                case 'U': append_utf8(out, hex(8)); break;
+                case 'x': utf8_append(out, hex(2)); break;
+                case 'u': utf8_append(out, hex(4)); break;
+                case 'U': utf8_append(out, hex(8)); break;
                 default:
                     out += '\\';
                     out += e;

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "chat/jinja_builtins.h"
+#include "tokenizer/unicode_utf8.h"
 
 namespace kiln::jinja {
 
@@ -29,22 +30,7 @@ uint32_t decode(const std::string& s, size_t& i) {
     return cp;
 }
 
-void encode(std::string& out, uint32_t cp) {
-    if (cp < 0x80) out += static_cast<char>(cp);
-    else if (cp < 0x800) {
-        out += static_cast<char>(0xc0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xe0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-        out += static_cast<char>(0x80 | (cp & 0x3f));
-    } else {
-        out += static_cast<char>(0xf0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-        out += static_cast<char>(0x80 | (cp & 0x3f));
-    }
-}
+void encode(std::string& out, uint32_t cp) { utf8_append(out, cp); }
 
 // Python's str.isspace() code points.
 bool py_space(uint32_t cp) {
