@@ -1,6 +1,7 @@
 // The GGUF reader and importer: stories260K in its v3, v1, Q8_0 and Q4_0
-// forms, vocabulary-only files, and crafted or damaged files that must each
-// fail with one kiln::error line naming the file.
+// forms, a crafted Q4_1 file (imported and written back byte for byte),
+// vocabulary-only files, and crafted or damaged files that must each fail with
+// one kiln::error line naming the file.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -12,6 +13,9 @@
 #include "core/fp16.h"
 #include "formats/gguf.h"
 #include "formats/gguf_import.h"
+#include "formats/gguf_writer.h"
+#include "quant/pack.h"
+#include "quant/recipe.h"
 #include "support/test_files.h"
 #include "support/test_paths.h"
 #include "tokenizer/tokenizer.h"
@@ -322,6 +326,48 @@ TEST_CASE("gguf: a minimal crafted llama imports, defaults filled in") {
     std::vector<float> out(32);
     norm->load(out.data());
     CHECK(out[31] == fp16_to_f32(0x0101));
+}
+
+TEST_CASE("gguf: Q4_1 tensors import losslessly, repack to rows8 and write back byte for byte") {
+    gguf_builder b;
+    b.llama_hparams();
+    b.kv_u32("llama.vocab_size", 10);
+    b.tensor("token_embd.weight", 3, {64, 10}, 2 * 20 * 10);  // Q4_1: 2 blocks of 20 bytes per row
+    const std::string path = kt::temp_dir() + "/q4_1.gguf";
+    write_file(path, b.bytes());
+    const source_model m = gguf_import(path);
+    const source_tensor* t = find_tensor(m, "token_embd.weight");
+    REQUIRE(t);
+    CHECK(t->type == dtype::q4_1);
+    CHECK(t->layout == tensor_layout::plain);
+    REQUIRE(t->n_bytes() == 400);
+    // Every byte is 0x01: d = m = fp16 0x0101, codes 1 (low nibbles, weights 0..15) and 0 (16..31).
+    const float h = fp16_to_f32(0x0101);
+    std::vector<float> row(64);
+    row_to_f32(dtype::q4_1, t->data, row.data(), 64);
+    for (int i = 0; i < 64; ++i) CHECK(row[i] == (i % 32 < 16 ? h * 1.0f + h : h));
+    const std::vector<uint8_t> want(static_cast<const uint8_t*>(t->data), static_cast<const uint8_t*>(t->data) + 400);
+
+    source_model packed = gguf_import(path);
+    recipe_pack(packed);
+    const source_tensor* p = find_tensor(packed, "token_embd.weight");
+    REQUIRE(p);
+    CHECK(p->layout == tensor_layout::rows8);
+    std::vector<uint8_t> pb(p->n_bytes()), r(40);
+    p->read_into(pb.data());
+    for (int64_t i = 0; i < 10; ++i) {
+        quant_unpack_row_rows8(dtype::q4_1, pb.data(), 10, 64, i, r.data());
+        CHECK(std::memcmp(r.data(), want.data() + i * 40, 40) == 0);
+    }
+
+    const std::string out = kt::temp_dir() + "/q4_1_back.gguf";
+    gguf_write_file(m, out);
+    const source_model back = gguf_import(out);
+    const source_tensor* bt = find_tensor(back, "token_embd.weight");
+    REQUIRE(bt);
+    CHECK(bt->type == dtype::q4_1);
+    REQUIRE(bt->n_bytes() == 400);
+    CHECK(std::memcmp(bt->data, want.data(), 400) == 0);
 }
 
 TEST_CASE("gguf: every value type, nested arrays") {

@@ -80,6 +80,8 @@ TEST_CASE("dispatch: every supported level has a complete table; KILN_ISA values
             reinterpret_cast<const void*>(k.quantize_act), reinterpret_cast<const void*>(k.qgemm_q8_0x8),
             reinterpret_cast<const void*>(k.qgemm_q4_0x8), reinterpret_cast<const void*>(k.qgemm_q4_kx8),
             reinterpret_cast<const void*>(k.round_bf16),  reinterpret_cast<const void*>(k.gemm_bf16_dot),
+            reinterpret_cast<const void*>(k.gemm_q4_1),   reinterpret_cast<const void*>(k.to_f32_q4_1),
+            reinterpret_cast<const void*>(k.qgemm_q4_1x8), reinterpret_cast<const void*>(k.stream_sum),
         };
         for (const void* f : fns) CHECK(f != nullptr);
     }

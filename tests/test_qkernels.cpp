@@ -38,9 +38,18 @@ using kiln::test::threads_guard;
 
 namespace {
 
-const dtype k_types[] = {dtype::q8_0, dtype::q4_0, dtype::q4_k};
+const dtype k_types[] = {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k};
 
 int block_of(dtype t) { return dtype_info(t).block_size; }
+
+qgemm_fn qgemm_of(const cpu_kernels& k, dtype t) {
+    switch (t) {
+        case dtype::q8_0: return k.qgemm_q8_0x8;
+        case dtype::q4_0: return k.qgemm_q4_0x8;
+        case dtype::q4_1: return k.qgemm_q4_1x8;
+        default: return k.qgemm_q4_kx8;
+    }
+}
 
 // A [rows, k] matrix of type t, plain and packed, from random values with some structure (a few
 // rows scaled up, one zero row) so scales vary across rows and blocks.
@@ -75,10 +84,12 @@ struct qmatrix {
 TEST_CASE("rows8: byte sizes pad the rows to a multiple of 8; pack then unpack is exact") {
     CHECK(quant_has_rows8(dtype::q8_0));
     CHECK(quant_has_rows8(dtype::q4_0));
+    CHECK(quant_has_rows8(dtype::q4_1));
     CHECK(quant_has_rows8(dtype::q4_k));
     CHECK(!quant_has_rows8(dtype::f16));
     CHECK(quant_rows8_bytes(dtype::q8_0, 9, 64) == 16 * 2 * 34);
     CHECK(quant_rows8_bytes(dtype::q4_0, 8, 32) == 8 * 18);
+    CHECK(quant_rows8_bytes(dtype::q4_1, 7, 64) == 8 * 2 * 20);
     CHECK(quant_rows8_bytes(dtype::q4_k, 1, 256) == 8 * 144);
     for (dtype t : k_types) {
         for (int64_t rows : {1, 7, 8, 9, 17}) {
@@ -106,6 +117,15 @@ TEST_CASE("rows8: byte sizes pad the rows to a multiple of 8; pack then unpack i
     for (int r = 0; r < 8; ++r) {
         CHECK(blk->d[r] == plain[r].d);
         for (int i = 0; i < 32; ++i) CHECK(blk->qs[((i / 4) * 8 + r) * 4 + i % 4] == static_cast<uint8_t>(plain[r].qs[i] + 128));
+    }
+    // q4_1: chunk c of row r holds the plain block's bytes 4c..4c+3; d and m per row; padding rows zero.
+    qmatrix m1(dtype::q4_1, 32, 5, 4);
+    const auto* blk1 = reinterpret_cast<const block_q4_1x8*>(m1.packed.data());
+    const auto* plain1 = reinterpret_cast<const block_q4_1*>(m1.plain.data());
+    for (int r = 0; r < 8; ++r) {
+        CHECK(blk1->d[r] == (r < 5 ? plain1[r].d : 0));
+        CHECK(blk1->m[r] == (r < 5 ? plain1[r].m : 0));
+        for (int i = 0; i < 16; ++i) CHECK(blk1->qs[((i / 4) * 8 + r) * 4 + i % 4] == (r < 5 ? plain1[r].qs[i] : 0));
     }
     std::vector<uint8_t> out(64);
     CHECK_THROWS_AS(quant_pack_rows8(dtype::f16, m.plain.data(), 1, 32, out.data()), kiln::error);
@@ -212,11 +232,12 @@ TEST_CASE("integer kernels: every type and level against the scalar reference, a
                     for (int64_t i = 0; i < n_tok; ++i) ref.quantize_act(x.data() + i * k, k, act.data() + i * (k / 32));
                     const int64_t y_stride = rows + 3;  // outputs past each token's rows must stay untouched
                     std::vector<float> want(static_cast<size_t>(n_tok * y_stride), -7.0f), got(want.size());
-                    const qgemm_fn f_ref = t == dtype::q8_0 ? ref.qgemm_q8_0x8 : t == dtype::q4_0 ? ref.qgemm_q4_0x8 : ref.qgemm_q4_kx8;
+                    const qgemm_fn f_ref = qgemm_of(ref, t);
                     f_ref(m.packed.data(), rows, k, act.data(), n_tok, want.data(), y_stride);
                     for_each_isa([&](cpu_isa isa) {
                         const cpu_kernels& kk = cpu_kernels_for(isa);
-                        const qgemm_fn f = t == dtype::q8_0 ? kk.qgemm_q8_0x8 : t == dtype::q4_0 ? kk.qgemm_q4_0x8 : kk.qgemm_q4_kx8;
+                        const qgemm_fn f = qgemm_of(kk, t);
+                        if (isa != cpu_isa::scalar) CHECK((f != f_ref));  // every SIMD level has its own kernel
                         std::fill(got.begin(), got.end(), -7.0f);
                         f(m.packed.data(), rows, k, act.data(), n_tok, got.data(), y_stride);
                         // Same int32 block sums; only the f32 scaling and summation order differ.
@@ -293,29 +314,32 @@ TEST_CASE("matmul on rows8: 1 and 2 threads agree bit for bit; get_rows unpacks 
     }
 }
 
-TEST_CASE("plain q4_k runs the exact f32 path at every level") {
-    qmatrix m(dtype::q4_k, 512, 13, 23);
-    tensor w = m.plain_tensor();
-    for (int64_t n_tok : {1, 5}) {
-        const auto x = random_vec(static_cast<size_t>(512 * n_tok), 29);
-        std::vector<float> want(static_cast<size_t>(13 * n_tok)), got(want.size());
-        ref::matmul(w, x.data(), n_tok, want.data());
+TEST_CASE("plain q4_k and q4_1 run the exact f32 path at every level") {
+    for (dtype t : {dtype::q4_k, dtype::q4_1}) {
+        CAPTURE(dtype_name(t));
+        qmatrix m(t, 512, 13, 23);
+        tensor w = m.plain_tensor();
+        for (int64_t n_tok : {1, 5}) {
+            const auto x = random_vec(static_cast<size_t>(512 * n_tok), 29);
+            std::vector<float> want(static_cast<size_t>(13 * n_tok)), got(want.size());
+            ref::matmul(w, x.data(), n_tok, want.data());
+            for_each_isa([&](cpu_isa) {
+                ops::matmul(w, x.data(), n_tok, got.data());
+                CHECK(nmse(got, want) < 1e-12);
+            });
+        }
+        std::vector<float> a(512), b(512);
+        row_to_f32(t, m.plain.data(), a.data(), 512);
+        dequantize_row(t, m.plain.data(), b.data(), 512);
+        CHECK(a == b);
+        const int32_t id = 4;
+        std::vector<float> want(512), got(512);
+        ref::get_rows(w, &id, 1, want.data());
         for_each_isa([&](cpu_isa) {
-            ops::matmul(w, x.data(), n_tok, got.data());
-            CHECK(nmse(got, want) < 1e-12);
+            ops::get_rows(w, &id, 1, got.data());
+            CHECK(got == want);
         });
     }
-    std::vector<float> a(512), b(512);
-    row_to_f32(dtype::q4_k, m.plain.data(), a.data(), 512);
-    dequantize_row(dtype::q4_k, m.plain.data(), b.data(), 512);
-    CHECK(a == b);
-    const int32_t id = 4;
-    std::vector<float> want(512), got(512);
-    ref::get_rows(w, &id, 1, want.data());
-    for_each_isa([&](cpu_isa) {
-        ops::get_rows(w, &id, 1, got.data());
-        CHECK(got == want);
-    });
 }
 
 TEST_CASE("bf16 x bf16 dot kernels: every level against the reference; rounding to bf16 is to nearest even") {

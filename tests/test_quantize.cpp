@@ -81,17 +81,25 @@ TEST_CASE("round trips stay within each type's error bound") {
     const auto y8 = round_trip(dtype::q8_0, x, k);
     const auto y4 = round_trip(dtype::q4_0, x, k);
     const auto y4k = round_trip(dtype::q4_k, x, k);
+    const auto y41 = round_trip(dtype::q4_1, x, k);
     CHECK(rel_rmse(x, y8) < 0.01);
     CHECK(rel_rmse(x, y4) < 0.13);
     CHECK(rel_rmse(x, y4k) < 0.11);
-    // per element: q8_0 within one step of the max-abs scale, q4_0 within two
+    CHECK(rel_rmse(x, y41) < 0.10);
+    // per element: q8_0 within one step of the max-abs scale, q4_0 within two, q4_1 within two steps
+    // of the min/max scale (max - min) / 15
     for (size_t b = 0; b < x.size() / 32; ++b) {
-        float amax = 0;
-        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+        float amax = 0, lo = x[b * 32], hi = x[b * 32];
+        for (int j = 0; j < 32; ++j) {
+            amax = std::max(amax, std::fabs(x[b * 32 + j]));
+            lo = std::min(lo, x[b * 32 + j]);
+            hi = std::max(hi, x[b * 32 + j]);
+        }
         for (int j = 0; j < 32; ++j) {
             const size_t i = b * 32 + j;
             CHECK(std::fabs(x[i] - y8[i]) <= amax / 127.0f * 1.01f);
             CHECK(std::fabs(x[i] - y4[i]) <= amax / 8.0f * 2.0f);
+            CHECK(std::fabs(x[i] - y41[i]) <= (hi - lo) / 15.0f * 2.0f);
         }
     }
 }
@@ -114,6 +122,50 @@ TEST_CASE("the scale search beats max-abs rounding, and q4_k beats q4_0") {
     CHECK(e_q4k < e_q4);
 }
 
+TEST_CASE("q4_1: the (d, m) search beats the min/max block and q4_0; GGUF's Q4_1 layout") {
+    const int64_t k = 1024, rows = 32;
+    const auto x = gaussian(static_cast<size_t>(k * rows), 5);
+    // the classic min/max Q4_1 block (llama.cpp's reference rounding), written here from its definition
+    std::vector<float> minmax(x.size());
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+        float lo = x[b * 32], hi = x[b * 32];
+        for (int j = 0; j < 32; ++j) {
+            lo = std::min(lo, x[b * 32 + j]);
+            hi = std::max(hi, x[b * 32 + j]);
+        }
+        const float d = fp16_to_f32(fp16_from_f32((hi - lo) / 15.0f)), m = fp16_to_f32(fp16_from_f32(lo));
+        for (int j = 0; j < 32; ++j) {
+            const float q = std::min(15.0f, std::max(0.0f, std::nearbyint((x[b * 32 + j] - m) / d)));
+            minmax[b * 32 + j] = d * q + m;
+        }
+    }
+    const double e_minmax = weighted_sse(x, minmax, k, {});
+    const double e_q41 = weighted_sse(x, round_trip(dtype::q4_1, x, k), k, {});
+    const double e_q4 = weighted_sse(x, round_trip(dtype::q4_0, x, k), k, {});
+    MESSAGE("sse: min/max q4_1 " << e_minmax << ", kiln q4_1 " << e_q41 << ", kiln q4_0 " << e_q4);
+    CHECK(e_q41 < 0.9 * e_minmax);
+    CHECK(e_q41 < e_q4);
+
+    // A block built by hand decodes as GGUF specifies: byte j holds weight j (low) and j + 16 (high).
+    block_q4_1 b{};
+    b.d = fp16_from_f32(0.5f);
+    b.m = fp16_from_f32(-3.25f);
+    for (int j = 0; j < 16; ++j) b.qs[j] = static_cast<uint8_t>((j * 5 + 1) & 0xff);
+    std::vector<float> y(32);
+    dequantize_row(dtype::q4_1, &b, y.data(), 32);
+    std::vector<float> z(32);
+    row_to_f32(dtype::q4_1, &b, z.data(), 32);
+    CHECK(y == z);
+    for (int e = 0; e < 32; ++e) {
+        const int q = e < 16 ? b.qs[e] & 15 : b.qs[e - 16] >> 4;
+        CHECK(y[e] == 0.5f * q - 3.25f);
+    }
+    // the quantizer's blocks round-trip stably
+    const auto y1 = round_trip(dtype::q4_1, x, k);
+    const auto y2 = round_trip(dtype::q4_1, y1, k);
+    CHECK(rel_rmse(y1, y2) < 0.02);
+}
+
 TEST_CASE("importance weighting lowers the weighted error") {
     const int64_t k = 512, rows = 16;
     const auto x = gaussian(static_cast<size_t>(k * rows), 3);
@@ -121,7 +173,7 @@ TEST_CASE("importance weighting lowers the weighted error") {
     auto g = gaussian(static_cast<size_t>(k), 4);
     std::vector<float> imp(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) imp[j] = std::exp(2.0f * g[j]);
-    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_k}) {
+    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k}) {
         const double plain = weighted_sse(x, round_trip(t, x, k), k, imp);
         const double weighted = weighted_sse(x, round_trip(t, x, k, imp.data()), k, imp);
         MESSAGE(std::string(dtype_name(t)) << ": weighted error without importance " << plain << ", with " << weighted);
@@ -131,7 +183,8 @@ TEST_CASE("importance weighting lowers the weighted error") {
 
 TEST_CASE("degenerate blocks: zeros, constants, one spike, non-finite importance, bad row length") {
     const int64_t k = 256;
-    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_k}) {
+    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k}) {
+        CAPTURE(dtype_name(t));
         std::vector<float> zeros(k, 0.0f);
         for (float v : round_trip(t, zeros, k)) CHECK(v == 0.0f);
         std::vector<float> c(k, 0.75f);
@@ -251,7 +304,8 @@ TEST_CASE("recipe: output kept at q8_0 in q4 recipes, fallbacks for row lengths,
     o.output_f16 = false;
     o.scheme = quant_scheme::q4k;
     CHECK(recipe_choose(o, wq, false).type == dtype::q4_k);
-    CHECK(recipe_choose(o, small, false).type == dtype::q4_0);
+    CHECK(recipe_choose(o, small, false).type == dtype::q4_1);  // 64 = 2 x 32: q4_1, 5.0 bits per weight
+    CHECK(recipe_choose(o, small, false).why.find("q4_1") != std::string::npos);
     CHECK(recipe_choose(o, down, false).type == dtype::f16);
     o.scheme = quant_scheme::q8;
     CHECK(recipe_choose(o, emb, true).type == dtype::q8_0);

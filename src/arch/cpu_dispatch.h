@@ -85,12 +85,16 @@ struct cpu_kernels {
     // plain q4_k runs the same exact-f32 path (the integer kernels need the rows8 layout)
     gemm_fn gemm_q4_k;
     row_to_f32_fn to_f32_q4_k;
+    // plain q4_1 (GGUF Q4_1, the q4_k recipe's fallback for rows of 32n): the same exact-f32 path
+    gemm_fn gemm_q4_1;
+    row_to_f32_fn to_f32_q4_1;
 
     // rows8 weights: activations quantized to int8 once per matmul, integer dot products
     quantize_act_fn quantize_act;
     qgemm_fn qgemm_q8_0x8;
     qgemm_fn qgemm_q4_0x8;
     qgemm_fn qgemm_q4_kx8;
+    qgemm_fn qgemm_q4_1x8;
 
     // bf16 weights against activations rounded to bf16 once per call: products exact in f32, sums
     // in f32. ops::matmul uses it for several tokens where bf16_dot_native (vdpbf16ps) is set; the

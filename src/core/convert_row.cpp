@@ -27,6 +27,17 @@ void q4_0_to_f32(const block_q4_0* b, float* dst, int64_t n) {
     }
 }
 
+// GGUF Q4_1: w = d * q + m (d * q is exact in f32, so fused or not the result is the same).
+void q4_1_to_f32(const block_q4_1* b, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / qk4_1; ++i) {
+        const float d = fp16_to_f32(b[i].d), m = fp16_to_f32(b[i].m);
+        for (int j = 0; j < qk4_1 / 2; ++j) {
+            dst[i * qk4_1 + j] = d * static_cast<float>(b[i].qs[j] & 0x0f) + m;
+            dst[i * qk4_1 + j + qk4_1 / 2] = d * static_cast<float>(b[i].qs[j] >> 4) + m;
+        }
+    }
+}
+
 // GGUF Q4_K: w = (d * sc_j) * q - dmin * m_j per sub-block j of 32 (the order of operations is
 // the one every kernel level and quant/quantize.cpp use, so all agree exactly).
 void q4_k_to_f32(const block_q4_k* b, float* dst, int64_t n) {
@@ -97,6 +108,7 @@ void row_to_f32(dtype t, const void* src, float* dst, int64_t n) {
         }
         case dtype::q8_0: q8_0_to_f32(static_cast<const block_q8_0*>(src), dst, n); return;
         case dtype::q4_0: q4_0_to_f32(static_cast<const block_q4_0*>(src), dst, n); return;
+        case dtype::q4_1: q4_1_to_f32(static_cast<const block_q4_1*>(src), dst, n); return;
         case dtype::q4_k: q4_k_to_f32(static_cast<const block_q4_k*>(src), dst, n); return;
     }
 }
@@ -116,6 +128,7 @@ void row_from_f32(dtype t, const float* src, void* dst, int64_t n) {
         }
         case dtype::q8_0: f32_to_q8_0(src, static_cast<block_q8_0*>(dst), n); return;
         case dtype::q4_0: f32_to_q4_0(src, static_cast<block_q4_0*>(dst), n); return;
+        case dtype::q4_1: quantize_rows(dtype::q4_1, src, 1, n, dst, nullptr); return;
         case dtype::q4_k: quantize_rows(dtype::q4_k, src, 1, n, dst, nullptr); return;
     }
 }

@@ -2,7 +2,7 @@
 //
 // The numeric values are part of the KILN file format (docs/FORMAT.md): never
 // renumber, only append. Quantized block types share the GGUF block layouts
-// where a GGUF counterpart exists, so GGUF Q8_0/Q4_0 import is lossless.
+// where a GGUF counterpart exists, so GGUF Q8_0/Q4_0/Q4_1 import is lossless.
 #pragma once
 
 #include <cstddef>
@@ -16,6 +16,7 @@ enum class dtype : uint32_t {
     f32 = 0,
     f16 = 1,
     bf16 = 2,
+    q4_1 = 3,   // block_q4_1 (GGUF Q4_1)
     q8_0 = 8,   // block_q8_0
     q4_0 = 9,   // block_q4_0
     q4_k = 12,  // block_q4_k (GGUF Q4_K)
@@ -37,6 +38,17 @@ struct block_q4_0 {
     uint8_t qs[qk4_0 / 2];   // w = d * (q - 8)
 };
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 must be 18 bytes");
+
+// 32 uint4 weights with an fp16 scale and an fp16 minimum (GGUF Q4_1): 5.0 bits per weight. The
+// nibbles are laid out as in q4_0 (byte j: weight j low, j+16 high). The q4_k recipe's fallback for
+// rows that are a multiple of 32 but not of 256 (docs/QUANTIZE.md).
+constexpr int qk4_1 = 32;
+struct block_q4_1 {
+    uint16_t d;              // fp16 scale
+    uint16_t m;              // fp16 minimum
+    uint8_t qs[qk4_1 / 2];   // w = d * q + m, q in 0..15
+};
+static_assert(sizeof(block_q4_1) == 20, "block_q4_1 must be 20 bytes");
 
 // The k-quant 4-bit type (GGUF Q4_K): a super-block of 256 weights in 8 sub-blocks of 32, each
 // sub-block with a 6-bit scale and a 6-bit min, quantized against the fp16 super-block d and dmin:
@@ -76,6 +88,15 @@ struct block_q4_0x8 {
     uint8_t qs[8 * qk4_0 / 2];
 };
 static_assert(sizeof(block_q4_0x8) == 144, "block_q4_0x8 must be 144 bytes");
+
+// q4_1, rows8: 8 rows x 32 weights, qs exactly as in block_q4_0x8 (so the kernels share its nibble
+// loading); the code is q itself, w = d * q + m. 160 bytes per 256 weights: 5.0 bits per weight.
+struct block_q4_1x8 {
+    uint16_t d[8];        // fp16 scale of each row's block
+    uint16_t m[8];        // fp16 minimum of each row's block
+    uint8_t qs[8 * qk4_1 / 2];
+};
+static_assert(sizeof(block_q4_1x8) == 160, "block_q4_1x8 must be 160 bytes");
 
 // q4_k, rows8: 8 rows x 256 weights (one GGUF Q4_K super-block per row). 1152 bytes per 2048
 // weights: 4.5 bits per weight, the same as plain q4_k.

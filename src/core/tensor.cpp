@@ -15,6 +15,7 @@ const dtype_traits k_traits_f16 = {"f16", 1, 2, false};
 const dtype_traits k_traits_bf16 = {"bf16", 1, 2, false};
 const dtype_traits k_traits_q8_0 = {"q8_0", qk8_0, sizeof(block_q8_0), true};
 const dtype_traits k_traits_q4_0 = {"q4_0", qk4_0, sizeof(block_q4_0), true};
+const dtype_traits k_traits_q4_1 = {"q4_1", qk4_1, sizeof(block_q4_1), true};
 const dtype_traits k_traits_q4_k = {"q4_k", qk_k, sizeof(block_q4_k), true};
 
 }  // namespace
@@ -26,13 +27,14 @@ const dtype_traits* dtype_info(uint32_t raw) {
         case dtype::bf16: return &k_traits_bf16;
         case dtype::q8_0: return &k_traits_q8_0;
         case dtype::q4_0: return &k_traits_q4_0;
+        case dtype::q4_1: return &k_traits_q4_1;
         case dtype::q4_k: return &k_traits_q4_k;
     }
     return nullptr;
 }
 
 bool dtype_from_name(std::string_view name, dtype& out) {
-    for (dtype t : {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0, dtype::q4_k}) {
+    for (dtype t : {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k}) {
         if (name == dtype_name(t)) { out = t; return true; }
     }
     return false;

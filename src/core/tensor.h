@@ -19,7 +19,7 @@ constexpr int max_dims = 4;
 // quantized kernels; the value is stored per tensor in the file.
 enum class tensor_layout : uint32_t {
     plain = 0,
-    rows8 = 1,  // 8-row interleaved blocks (core/dtype.h: block_q8_0x8, block_q4_0x8, block_q4_kx8)
+    rows8 = 1,  // 8-row interleaved blocks (core/dtype.h: block_q8_0x8, block_q4_0x8, block_q4_1x8, block_q4_kx8)
 };
 
 // Rows per interleaved group of the rows8 layout.

@@ -32,6 +32,7 @@ qgemm_fn qgemm_for(const cpu_kernels& k, const tensor& w) {
     switch (w.type) {
         case dtype::q8_0: return k.qgemm_q8_0x8;
         case dtype::q4_0: return k.qgemm_q4_0x8;
+        case dtype::q4_1: return k.qgemm_q4_1x8;
         case dtype::q4_k: return k.qgemm_q4_kx8;
         default: break;
     }

@@ -160,6 +160,7 @@ gemm_fn gemm_for(const cpu_kernels& k, const tensor& w) {
         case dtype::bf16: return k.gemm_bf16;
         case dtype::q8_0: return k.gemm_q8_0;
         case dtype::q4_0: return k.gemm_q4_0;
+        case dtype::q4_1: return k.gemm_q4_1;
         case dtype::q4_k: return k.gemm_q4_k;
     }
     fail("matmul: no kernel for tensor {} of type {}", w.name, static_cast<uint32_t>(w.type));
@@ -172,6 +173,7 @@ row_to_f32_fn to_f32_for(const cpu_kernels& k, const tensor& t) {
         case dtype::bf16: return k.to_f32_bf16;
         case dtype::q8_0: return k.to_f32_q8_0;
         case dtype::q4_0: return k.to_f32_q4_0;
+        case dtype::q4_1: return k.to_f32_q4_1;
         case dtype::q4_k: return k.to_f32_q4_k;
     }
     fail("get_rows: no conversion for tensor {} of type {}", t.name, static_cast<uint32_t>(t.type));

@@ -1,5 +1,5 @@
 // Packing of plain quantized rows into the rows8 layout and back. The byte-level specification is
-// core/dtype.h (block_q8_0x8, block_q4_0x8, block_q4_kx8); this file is its executable form, and
+// core/dtype.h (block_q8_0x8, block_q4_0x8, block_q4_1x8, block_q4_kx8); this file is its executable form, and
 // the round trip plain -> rows8 -> plain is exact (tests/test_qkernels.cpp).
 #include "quant/pack.h"
 
@@ -88,6 +88,26 @@ void unpack_q4_0(const block_q4_0x8& in, int r, block_q4_0& out) {
     }
 }
 
+// q4_1: the q4_0 arrangement of the nibbles, plus each row's minimum. A padding row is all zero
+// (zero scale and minimum, so its weights are 0 whatever the codes).
+void pack_q4_1(const block_q4_1* const* rows, block_q4_1x8& out) {
+    for (int r = 0; r < g8; ++r) {
+        out.d[r] = rows[r] ? rows[r]->d : 0;
+        out.m[r] = rows[r] ? rows[r]->m : 0;
+        for (int c = 0; c < qk4_1 / 8; ++c) {
+            for (int j = 0; j < 4; ++j) out.qs[(c * g8 + r) * 4 + j] = rows[r] ? rows[r]->qs[4 * c + j] : 0;
+        }
+    }
+}
+
+void unpack_q4_1(const block_q4_1x8& in, int r, block_q4_1& out) {
+    out.d = in.d[r];
+    out.m = in.m[r];
+    for (int c = 0; c < qk4_1 / 8; ++c) {
+        for (int j = 0; j < 4; ++j) out.qs[4 * c + j] = in.qs[(c * g8 + r) * 4 + j];
+    }
+}
+
 // Byte 32p + 4c + j of a plain q4_k block holds elements 64p + 4c + j (low) and 64p + 32 + 4c + j
 // (high): it is byte j of chunk c of sub-block pair p.
 void pack_q4_k(const block_q4_k* const* rows, block_q4_kx8& out) {
@@ -151,7 +171,9 @@ void check_args(const char* what, dtype t, int64_t n_rows, int64_t k) {
 
 }  // namespace
 
-bool quant_has_rows8(dtype t) { return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_k; }
+bool quant_has_rows8(dtype t) {
+    return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_1 || t == dtype::q4_k;
+}
 
 size_t quant_rows8_bytes(dtype t, int64_t n_rows, int64_t k) {
     return tensor_layout_bytes(t, tensor_layout::rows8, k, n_rows);
@@ -162,6 +184,7 @@ void quant_pack_rows8(dtype t, const void* plain, int64_t n_rows, int64_t k, voi
     switch (t) {
         case dtype::q8_0: pack_all<block_q8_0, block_q8_0x8>(plain, n_rows, k, out, qk8_0, pack_q8_0); return;
         case dtype::q4_0: pack_all<block_q4_0, block_q4_0x8>(plain, n_rows, k, out, qk4_0, pack_q4_0); return;
+        case dtype::q4_1: pack_all<block_q4_1, block_q4_1x8>(plain, n_rows, k, out, qk4_1, pack_q4_1); return;
         case dtype::q4_k: pack_all<block_q4_k, block_q4_kx8>(plain, n_rows, k, out, qk_k, pack_q4_k); return;
         default: break;
     }
@@ -184,6 +207,12 @@ void quant_unpack_row_rows8(dtype t, const void* packed, int64_t n_rows, int64_t
             const int64_t nb = k / qk4_0;
             const auto* in = static_cast<const block_q4_0x8*>(packed) + g * nb;
             for (int64_t b = 0; b < nb; ++b) unpack_q4_0(in[b], rr, static_cast<block_q4_0*>(plain_row)[b]);
+            return;
+        }
+        case dtype::q4_1: {
+            const int64_t nb = k / qk4_1;
+            const auto* in = static_cast<const block_q4_1x8*>(packed) + g * nb;
+            for (int64_t b = 0; b < nb; ++b) unpack_q4_1(in[b], rr, static_cast<block_q4_1*>(plain_row)[b]);
             return;
         }
         case dtype::q4_k: {

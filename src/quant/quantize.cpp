@@ -1,4 +1,4 @@
-// Reference quantizers: f32 rows into q8_0, q4_0 and q4_k blocks (GGUF block layouts).
+// Reference quantizers: f32 rows into q8_0, q4_0, q4_1 and q4_k blocks (GGUF block layouts).
 //
 // Every quantizer minimizes the (importance-)weighted squared error of its block instead of taking
 // the max-abs scale as it comes: the scale candidates always include the max-abs one, so the chosen
@@ -124,6 +124,94 @@ void quantize_q4_0(const float* src, int64_t k, block_q4_0* out, const weighting
         for (int j = 0; j < qk4_0 / 2; ++j) {
             out[b].qs[j] = static_cast<uint8_t>((q[j] + 8) | ((q[j + qk4_0 / 2] + 8) << 4));
         }
+    }
+}
+
+// ---- q4_1: w = d * q + m, q in 0..15, d and m fp16 ----
+
+// Weighted error of a q4_1 block for fp16-exact (d, m); q receives the codes.
+float q4_1_codes(const float* x, const float* w, float d, float m, int* q) {
+    const float id = d > 0.0f ? 1.0f / d : 0.0f;
+    float err = 0.0f;
+    for (int j = 0; j < qk4_1; ++j) {
+        q[j] = clamp_int(static_cast<int>(std::nearbyint((x[j] - m) * id)), 0, 15);
+        const float e = d * static_cast<float>(q[j]) + m - x[j];
+        err += w[j] * e * e;
+    }
+    return err;
+}
+
+// The classic min/max block (d = (max - min) / 15, m = min, llama.cpp's Q4_1) is the first
+// candidate; then a grid of scales spanning the range, each followed by a weighted least-squares fit
+// of (d, m) to the codes it produced and, with d and m rounded to fp16, the codes chosen again and
+// the fit repeated once. The block with the lowest weighted error is kept.
+void quantize_q4_1_block(const float* x, const float* w, block_q4_1& out) {
+    float xmin = x[0], xmax = x[0];
+    for (int j = 1; j < qk4_1; ++j) {
+        xmin = std::min(xmin, x[j]);
+        xmax = std::max(xmax, x[j]);
+    }
+    int q[qk4_1], tmp[qk4_1];
+    float best_d = 0.0f, best_m = fp16_round(xmin);
+    float best_err = q4_1_codes(x, w, best_d, best_m, q);
+    auto consider = [&](float d, float m) {
+        d = fp16_round(d);
+        m = fp16_round(m);
+        if (!(d > 0.0f) || !std::isfinite(d) || !std::isfinite(m)) return false;
+        const float err = q4_1_codes(x, w, d, m, tmp);
+        if (err < best_err) {
+            best_err = err;
+            best_d = d;
+            best_m = m;
+            std::copy(tmp, tmp + qk4_1, q);
+        }
+        return true;
+    };
+    // minimize sum w (d q + m - x)^2 over (d, m) for the codes c
+    auto fit = [&](const int* c, float& d, float& m) {
+        double sw = 0, sq = 0, sqq = 0, sx = 0, sxq = 0;
+        for (int j = 0; j < qk4_1; ++j) {
+            sw += w[j];
+            sq += static_cast<double>(w[j]) * c[j];
+            sqq += static_cast<double>(w[j]) * c[j] * c[j];
+            sx += static_cast<double>(w[j]) * x[j];
+            sxq += static_cast<double>(w[j]) * x[j] * c[j];
+        }
+        const double det = sw * sqq - sq * sq;
+        if (!(det > 0)) return false;
+        d = static_cast<float>((sw * sxq - sq * sx) / det);
+        m = static_cast<float>((sqq * sx - sq * sxq) / det);
+        return true;
+    };
+    if (!(xmax > xmin)) {
+        out.d = fp16_from_f32(best_d);
+        out.m = fp16_from_f32(best_m);
+        std::fill(q, q + qk4_1, 0);
+    } else {
+        consider((xmax - xmin) / 15.0f, xmin);
+        for (int step = -12; step <= 12; ++step) {
+            const float iscale = (15.0f + 0.1f * static_cast<float>(step)) / (xmax - xmin);
+            int c[qk4_1];
+            for (int j = 0; j < qk4_1; ++j) {
+                c[j] = clamp_int(static_cast<int>(std::nearbyint(iscale * (x[j] - xmin))), 0, 15);
+            }
+            float d, m;
+            if (!fit(c, d, m) || !consider(d, m)) continue;
+            // the codes of the rounded (d, m) may differ from c: fit once more to those
+            q4_1_codes(x, w, fp16_round(d), fp16_round(m), c);
+            if (fit(c, d, m)) consider(d, m);
+        }
+        out.d = fp16_from_f32(best_d);
+        out.m = fp16_from_f32(best_m);
+    }
+    for (int j = 0; j < qk4_1 / 2; ++j) out.qs[j] = static_cast<uint8_t>(q[j] | (q[j + qk4_1 / 2] << 4));
+}
+
+void quantize_q4_1(const float* src, int64_t k, block_q4_1* out, const weighting& wt) {
+    float w[qk4_1];
+    for (int64_t b = 0; b < k / qk4_1; ++b) {
+        block_weights(wt, src + b * qk4_1, b * qk4_1, qk4_1, w);
+        quantize_q4_1_block(src + b * qk4_1, w, out[b]);
     }
 }
 
@@ -368,6 +456,7 @@ void quantize_rows(dtype t, const float* src, int64_t n_rows, int64_t k, void* d
         switch (t) {
             case dtype::q8_0: quantize_q8_0(x, k, static_cast<block_q8_0*>(out), wt); break;
             case dtype::q4_0: quantize_q4_0(x, k, static_cast<block_q4_0*>(out), wt); break;
+            case dtype::q4_1: quantize_q4_1(x, k, static_cast<block_q4_1*>(out), wt); break;
             case dtype::q4_k: quantize_q4_k(x, k, static_cast<block_q4_k*>(out), wt); break;
             default: fail("quantize: {} is not a quantized type", tr.name);
         }
@@ -402,6 +491,17 @@ void dequantize_row(dtype t, const void* src, float* dst, int64_t k) {
                 for (int j = 0; j < qk4_0 / 2; ++j) {
                     dst[i * qk4_0 + j] = d * static_cast<float>((b[i].qs[j] & 15) - 8);
                     dst[i * qk4_0 + j + qk4_0 / 2] = d * static_cast<float>((b[i].qs[j] >> 4) - 8);
+                }
+            }
+            return;
+        }
+        case dtype::q4_1: {
+            const auto* b = static_cast<const block_q4_1*>(src);
+            for (int64_t i = 0; i < k / qk4_1; ++i) {
+                const float d = fp16_to_f32(b[i].d), m = fp16_to_f32(b[i].m);
+                for (int j = 0; j < qk4_1 / 2; ++j) {
+                    dst[i * qk4_1 + j] = d * static_cast<float>(b[i].qs[j] & 15) + m;
+                    dst[i * qk4_1 + j + qk4_1 / 2] = d * static_cast<float>(b[i].qs[j] >> 4) + m;
                 }
             }
             return;

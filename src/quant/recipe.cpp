@@ -46,14 +46,16 @@ dtype scheme_type(quant_scheme s) {
 
 bool fits(dtype t, int64_t k) { return k % dtype_info(t).block_size == 0; }
 
-// The first of `want`, q4_0 (for q4_k), f16 that the row length allows.
+// The first of `want`, q4_1 (for q4_k), f16 that the row length allows. q4_k's fallback is q4_1, not
+// q4_0: its per-block minimum keeps most of what q4_k's sub-block mins buy (llama.cpp falls back to
+// Q5_0 there), at 5.0 bits per weight instead of 4.5 (docs/QUANTIZE.md).
 tensor_choice fit_or_fallback(dtype want, int64_t k) {
     if (fits(want, k)) return {want, ""};
-    if (want == dtype::q4_k && fits(dtype::q4_0, k)) {
-        return {dtype::q4_0, fmt::format("row length {} is not a multiple of {}: q4_0", k, qk_k)};
+    if (want == dtype::q4_k && fits(dtype::q4_1, k)) {
+        return {dtype::q4_1, fmt::format("row length {} is not a multiple of {}: q4_1", k, qk_k)};
     }
     if (want == dtype::q4_k) {
-        return {dtype::f16, fmt::format("row length {} is not a multiple of {} or {}: kept f16", k, qk_k, qk4_0)};
+        return {dtype::f16, fmt::format("row length {} is not a multiple of {} or {}: kept f16", k, qk_k, qk4_1)};
     }
     return {dtype::f16, fmt::format("row length {} is not a multiple of {}: kept f16", k, dtype_info(want).block_size)};
 }

@@ -6,8 +6,8 @@
 //   - The output projection (output.weight, or token_embd.weight when the output is tied to it):
 //     q8_0 in every recipe (its error goes straight into the logits), f16 with --keep-output f16.
 //   - Every other weight matrix: the recipe's type (q8 -> q8_0, q4 -> q4_0, q4k -> q4_k).
-//   - A matrix whose row length is not a multiple of the type's block falls back: q4_k -> q4_0 when
-//     the row length is a multiple of 32, otherwise f16 (announced on stderr).
+//   - A matrix whose row length is not a multiple of the type's block falls back: q4_k -> q4_1 (5.0
+//     bits per weight) when the row length is a multiple of 32, otherwise f16 (announced on stderr).
 //   - A tensor that is already quantized keeps its type when that is the type the recipe wants (a
 //     lossless copy); quantizing it into another type is refused (it would compound two roundings)
 //     unless allow_requantize is set.

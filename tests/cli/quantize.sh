@@ -34,14 +34,19 @@ for t in q8 q4 q4k; do
   grep -Eq "blk.0.ffn_down.weight.* and 2 more: row length 172 is not a multiple of (256 or )?32: kept f16" "$TMP/stderr" \
     || { echo "FAIL quantize $t: no f16 fallback note"; cat "$TMP/stderr"; FAILS=$((FAILS+1)); }
   expect_ok "verify $t" "$KILN" info --verify "$TMP/$t.kiln"
-  grep -Eq "blk.0.attn_q.weight +q(8_0|4_0) +rows8" "$TMP/stdout" || { echo "FAIL $t: attn_q not rows8"; FAILS=$((FAILS+1)); }
+  grep -Eq "blk.0.attn_q.weight +q(8_0|4_0|4_1) +rows8" "$TMP/stdout" || { echo "FAIL $t: attn_q not rows8"; FAILS=$((FAILS+1)); }
   grep -Eq "blk.0.ffn_down.weight +f16 +plain" "$TMP/stdout" || { echo "FAIL $t: ffn_down not f16"; FAILS=$((FAILS+1)); }
   grep -Eq "blk.0.attn_norm.weight +f32" "$TMP/stdout" || { echo "FAIL $t: norm not f32"; FAILS=$((FAILS+1)); }
   grep -Eq "output.weight +q8_0 +rows8" "$TMP/stdout" || { echo "FAIL $t: output not q8_0"; FAILS=$((FAILS+1)); }
 done
-# q4k on rows of 64 (not a multiple of 256) falls back to q4_0 and says so
+# q4k on rows of 64 (not a multiple of 256) falls back to q4_1 (not q4_0) and says so
 "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4k2.kiln" --type q4k 2>"$TMP/err" >/dev/null
-grep -q "token_embd.weight, blk.0.attn_q.weight, blk.0.attn_k.weight and 28 more: row length 64 is not a multiple of 256: q4_0" "$TMP/err" || { echo "FAIL q4k fallback note"; FAILS=$((FAILS+1)); }
+grep -q "token_embd.weight, blk.0.attn_q.weight, blk.0.attn_k.weight and 28 more: row length 64 is not a multiple of 256: q4_1" "$TMP/err" || { echo "FAIL q4k fallback note"; FAILS=$((FAILS+1)); }
+"$KILN" info "$TMP/q4k.kiln" | grep -Eq "blk.0.attn_q.weight +q4_1 +rows8" || { echo "FAIL q4k: attn_q not q4_1 rows8"; FAILS=$((FAILS+1)); }
+cmp -s "$TMP/q4.kiln" "$TMP/q4k.kiln" && { echo "FAIL q4k is the same file as q4"; FAILS=$((FAILS+1)); }
+expect_ok "run q4k" "$KILN" run -m "$TMP/q4k.kiln" -p "Once upon a time" -n 16 --temp 0
+expect_ok "quantize q4k --calibrate" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4kc.kiln" --type q4k --calibrate "$TMP/calib.txt"
+cmp -s "$TMP/q4k.kiln" "$TMP/q4kc.kiln" && { echo "FAIL q4k calibration changed nothing"; FAILS=$((FAILS+1)); }
 expect_ok "quantize q4 --keep-output f16" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4o.kiln" --type q4 --keep-output f16
 "$KILN" info "$TMP/q4o.kiln" | grep -Eq "output.weight +f16" || { echo "FAIL --keep-output f16"; FAILS=$((FAILS+1)); }
 expect_ok "quantize q4 --calibrate" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4c.kiln" --type q4 --calibrate "$TMP/calib.txt"

@@ -58,6 +58,7 @@ constexpr cpu_kernels table_neon() {
     t.qgemm_q8_0x8 = &qgemm<block_q8_0x8, qk8_0>;
     t.qgemm_q4_0x8 = &qgemm<block_q4_0x8, qk4_0>;
     t.qgemm_q4_kx8 = &qgemm<block_q4_kx8, qk_k>;
+    t.qgemm_q4_1x8 = &qgemm<block_q4_1x8, qk4_1>;
     return t;
 }
 

@@ -17,6 +17,11 @@ void qgemm_q4_0x8_avx2(const void* w, int64_t n_rows, int64_t k, const block_q8_
                        int64_t y_stride);
 void qgemm_q4_kx8_avx2(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                        int64_t y_stride);
+// q4_1 (qgemm_q4_1_avx2.cpp, qgemm_q4_1_avx512.cpp)
+void qgemm_q4_1x8_avx2(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                       int64_t y_stride);
+void qgemm_q4_1x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens,
+                         float* y, int64_t y_stride);
 
 void quantize_act_avx512(const float* x, int64_t k, block_q8_act* out);
 void qgemm_q8_0x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens,

@@ -1,0 +1,187 @@
+// AVX-512 VNNI kernels of q4_1 in the rows8 layout (block_q4_1x8; docs/KERNELS.md).
+//
+// The nibbles are arranged exactly as in q4_0x8, so the scheme is qgemm_avx512.cpp's: vpdpbusd of
+// the unsigned codes q (0..15) against the signed int8 activations, exact in int32 per block. q4_1
+// has no bias to subtract (w = d q + m); its minimum adds m dx sum(x) per row and block, one more
+// FMA in f32 next to the one that scales the integer sum:
+//   dot(w, x) = d dx sum(q x) + m (dx sum(x)).
+//   one token (decode): one 8-row group per pass, a 64-byte load holds chunks c and c + 1 of the 8
+//     rows (lanes 0-7 and 8-15), the token's 32 bytes permuted to match; the minimum term goes into
+//     the low half only, since the two halves are added at the end.
+//   several tokens: two groups per vector (group g in lanes 0-7, g + 1 in lanes 8-15), the
+//     activation chunk broadcast from memory into vpdpbusd, up to 16 tokens per pass over a block
+//     pair, every lane a distinct output.
+#include "arch/x86/x86_intrinsics.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "arch/x86/qgemm_x86.h"
+#include "core/dtype.h"
+
+namespace kiln {
+
+namespace {
+
+// Lanes 0-7: dword 2p of the source, lanes 8-15: dword 2p + 1.
+inline __m512i q41_chunk_index(int p) {
+    return _mm512_add_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_set1_epi32(2 * p));
+}
+
+// 8 fp16 values as 16 floats, the 8 repeated in both halves.
+inline __m512 q41_f16x8_twice(const uint16_t* d) {
+    return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
+}
+
+// 8 fp16 values of group a (lanes 0-7) and of group b (lanes 8-15).
+inline __m512 q41_f16x8_pair(const uint16_t* a, const uint16_t* b) {
+    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
+                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
+    return _mm512_cvtph_ps(h);
+}
+
+// ---- one token ----
+
+void q41_decode_group(const block_q4_1x8* w, int64_t nb, const block_q8_act* act, float* y, int64_t valid) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    const __m512i i0 = q41_chunk_index(0), i1 = q41_chunk_index(1), i2 = q41_chunk_index(2), i3 = q41_chunk_index(3);
+    // two accumulators: the scaled sums and the minimum terms form independent FMA chains
+    __m512 acc = _mm512_setzero_ps(), acc_m = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const block_q4_1x8& blk = w[b];
+        const block_q8_act& a = act[b];
+        const __m512i l0 = _mm512_loadu_si512(blk.qs), l1 = _mm512_loadu_si512(blk.qs + 64);
+        const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
+        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(l0, m0f), _mm512_permutexvar_epi32(i0, x));
+        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(l1, m0f), _mm512_permutexvar_epi32(i1, x));
+        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(l0, 4), m0f), _mm512_permutexvar_epi32(i2, x));
+        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(l1, 4), m0f), _mm512_permutexvar_epi32(i3, x));
+        const __m512 dx = _mm512_set1_ps(a.d);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(q41_f16x8_twice(blk.d), dx), acc);
+        acc_m = _mm512_mask3_fmadd_ps(q41_f16x8_twice(blk.m), _mm512_set1_ps(a.d * static_cast<float>(a.sum)), acc_m,
+                                      0x00ff);
+    }
+    acc = _mm512_add_ps(acc, acc_m);
+    const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    if (valid >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else if (valid > 0) {
+        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
+    }
+}
+
+// ---- several tokens: group pairs ----
+
+// s += dot(w, the 4 activation bytes at qs in every lane), the broadcast embedded in vpdpbusd
+// ({1to16}): GCC does not fold _mm512_set1_epi32 of a load into it.
+inline __m512i q41_dpbusd_bcast(__m512i s, __m512i w, const int8_t* qs) {
+#if defined(__GNUC__)
+    __asm__("vpdpbusd %[x]%{1to16%}, %[w], %[s]" : [s] "+v"(s) : [w] "v"(w), [x] "m"(*reinterpret_cast<const int32_t*>(qs)));
+    return s;
+#else
+    int32_t v;
+    __builtin_memcpy(&v, qs, 4);
+    return _mm512_dpbusd_epi32(s, w, _mm512_set1_epi32(v));
+#endif
+}
+
+// Software prefetch of both weight streams this far ahead (the value q4_0's pair tiles use).
+constexpr int64_t k_q41_prefetch_bytes = 2048;
+
+// Groups g (w0) and g + 1 (w1; the same as w0 when g is the last group, whose copy is not stored)
+// against T tokens. Weight vector c (0..3) is rows8 chunk c's low nibbles (activation chunk c),
+// c + 4 its high nibbles (activation chunk 4 + c).
+// ds: dx sum(x) of each activation block (laid out as act), so the minimum's FMA takes its broadcast
+// straight from memory.
+template <int T>
+void q41_tile_pair(const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t nb, const block_q8_act* act, const float* ds,
+                   int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+    constexpr int S = T >= 4 ? 2 : 4;  // independent vpdpbusd chains per token
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const char* pa = reinterpret_cast<const char*>(w0 + b) + k_q41_prefetch_bytes;
+        const char* pb = reinterpret_cast<const char*>(w1 + b) + k_q41_prefetch_bytes;
+        for (size_t o = 0; o < sizeof(block_q4_1x8); o += 64) {
+            _mm_prefetch(pa + o, _MM_HINT_T0);
+            _mm_prefetch(pb + o, _MM_HINT_T0);
+        }
+        __m512i wv[8];
+        for (int c = 0; c < 4; ++c) {
+            const __m512i v = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0[b].qs + 32 * c))),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w1[b].qs + 32 * c)), 1);
+            wv[c] = _mm512_and_si512(v, m0f);
+            wv[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
+        }
+        const __m512 dw = q41_f16x8_pair(w0[b].d, w1[b].d), mw = q41_f16x8_pair(w0[b].m, w1[b].m);
+        for (int t = 0; t < T; ++t) {
+            const block_q8_act& a = act[t * n_act + b];
+            __m512i s[S];
+            for (int i = 0; i < S; ++i) s[i] = _mm512_setzero_si512();
+            for (int c = 0; c < 8; ++c) s[c % S] = q41_dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
+            __m512i sum = _mm512_add_epi32(s[0], s[1]);
+            if constexpr (S == 4) sum = _mm512_add_epi32(sum, _mm512_add_epi32(s[2], s[3]));
+            const __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ds[t * n_act + b]), r);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        float* yt = y + t * y_stride;
+        if (rows_left >= 16) {
+            _mm512_storeu_ps(yt, acc[t]);
+        } else if (rows_left > 0) {
+            _mm512_mask_storeu_ps(yt, static_cast<__mmask16>((1u << rows_left) - 1), acc[t]);
+        }
+    }
+}
+
+// A run-time token count in [1, T].
+template <int T>
+void q41_pair_tokens(int tokens, const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t nb, const block_q8_act* act,
+                     const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+    if constexpr (T == 1) {
+        q41_tile_pair<1>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+    } else if (tokens == T) {
+        q41_tile_pair<T>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+    } else {
+        q41_pair_tokens<T - 1>(tokens, w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+    }
+}
+
+constexpr int k_q41_pair_tokens = 16;
+
+}  // namespace
+
+void qgemm_q4_1x8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                         int64_t y_stride) {
+    const auto* w = static_cast<const block_q4_1x8*>(wv);
+    const int64_t nb = k / qk4_1, n_act = k / qk8_act;
+    const int64_t groups = (n_rows + 7) / 8;
+    if (n_tokens == 1) {
+        for (int64_t g = 0; g < groups; ++g) q41_decode_group(w + g * nb, nb, act, y + g * 8, n_rows - g * 8);
+        return;
+    }
+    // Token tiles of at most 16, the last split evenly (20 tokens: 10 + 10) so every tile amortizes
+    // the weight vectors it builds.
+    const int64_t n_tiles = (n_tokens + k_q41_pair_tokens - 1) / k_q41_pair_tokens;
+    // dx sum(x) per activation block, once per call instead of once per block pair
+    thread_local std::vector<float> ds_storage;
+    const size_t n_ds = static_cast<size_t>(n_tokens * n_act);
+    if (ds_storage.size() < n_ds) ds_storage.resize(n_ds);
+    float* const ds = ds_storage.data();
+    for (size_t i = 0; i < n_ds; ++i) ds[i] = act[i].d * static_cast<float>(act[i].sum);
+    for (int64_t g = 0; g < groups; g += 2) {
+        const block_q4_1x8* w0 = w + g * nb;
+        const block_q4_1x8* w1 = g + 1 < groups ? w0 + nb : w0;
+        for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
+            const int64_t nt = (n_tokens - t + (n_tiles - i) - 1) / (n_tiles - i);
+            q41_pair_tokens<k_q41_pair_tokens>(static_cast<int>(nt), w0, w1, nb, act + t * n_act, ds + t * n_act, n_act,
+                                               y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+            t += nt;
+        }
+    }
+}
+
+}  // namespace kiln
