@@ -45,6 +45,16 @@ inline void store_rows(float* y, __m512 acc, int64_t valid) {
     }
 }
 
+// The low half of acc (both halves hold the same sums) stored as the outputs of 8 rows.
+inline void store_low_rows(float* y, __m512 acc, int64_t valid) {
+    const __m256 v = _mm512_castps512_ps256(acc);
+    if (valid >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else if (valid > 0) {
+        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
+    }
+}
+
 // The weight operands of one block: w[p] pairs with activation chunks 2p and 2p + 1.
 struct q8_0x8 {
     using block = block_q8_0x8;
@@ -109,12 +119,19 @@ void tile(const typename Q::block* w, int64_t nb, const block_q8_act* act, int64
                 const __m512i xp = _mm512_permutexvar_epi32(chunk_index(p), x);
                 for (int g = 0; g < G; ++g) s[g] = _mm512_dpbusd_epi32(s[g], wv[g][p], xp);
             }
+            // The two halves' int32 sums are added before the conversion, so every block's f32 step
+            // (one conversion, d_w x d_x, one FMA per row) is the very one the pair tiles below take:
+            // one token and a batch give bit-identical outputs, and speculative verification the
+            // tokens plain decoding gives.
             const __m512 dx = _mm512_set1_ps(a.d);
-            for (int g = 0; g < G; ++g) acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[g]), _mm512_mul_ps(dw[g], dx), acc[g][t]);
+            for (int g = 0; g < G; ++g) {
+                const __m512i whole = _mm512_add_epi32(s[g], _mm512_shuffle_i64x2(s[g], s[g], 0x4e));
+                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(whole), _mm512_mul_ps(dw[g], dx), acc[g][t]);
+            }
         }
     }
     for (int g = 0; g < G; ++g)
-        for (int t = 0; t < T; ++t) store_rows(y + t * y_stride + g * 8, acc[g][t], rows_left - 8 * g);
+        for (int t = 0; t < T; ++t) store_low_rows(y + t * y_stride + g * 8, acc[g][t], rows_left - 8 * g);
 }
 
 // ---- q4_k ----

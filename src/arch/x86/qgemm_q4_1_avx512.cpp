@@ -6,8 +6,8 @@
 // FMA in f32 next to the one that scales the integer sum:
 //   dot(w, x) = d dx sum(q x) + m (dx sum(x)).
 //   one token (decode): one 8-row group per pass, a 64-byte load holds chunks c and c + 1 of the 8
-//     rows (lanes 0-7 and 8-15), the token's 32 bytes permuted to match; the minimum term goes into
-//     the low half only, since the two halves are added at the end.
+//     rows (lanes 0-7 and 8-15), the token's 32 bytes permuted to match; the halves' int32 sums are
+//     added before the f32 step, which is then the pair tiles' own.
 //   several tokens: two groups per vector (group g in lanes 0-7, g + 1 in lanes 8-15), the
 //     activation chunk broadcast from memory into vpdpbusd, up to 16 tokens per pass over a block
 //     pair, every lane a distinct output.
@@ -45,8 +45,7 @@ inline __m512 q41_f16x8_pair(const uint16_t* a, const uint16_t* b) {
 void q41_decode_group(const block_q4_1x8* w, int64_t nb, const block_q8_act* act, float* y, int64_t valid) {
     const __m512i m0f = _mm512_set1_epi8(0x0f);
     const __m512i i0 = q41_chunk_index(0), i1 = q41_chunk_index(1), i2 = q41_chunk_index(2), i3 = q41_chunk_index(3);
-    // two accumulators: the scaled sums and the minimum terms form independent FMA chains
-    __m512 acc = _mm512_setzero_ps(), acc_m = _mm512_setzero_ps();
+    __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const block_q4_1x8& blk = w[b];
         const block_q8_act& a = act[b];
@@ -56,13 +55,15 @@ void q41_decode_group(const block_q4_1x8* w, int64_t nb, const block_q8_act* act
         s = _mm512_dpbusd_epi32(s, _mm512_and_si512(l1, m0f), _mm512_permutexvar_epi32(i1, x));
         s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(l0, 4), m0f), _mm512_permutexvar_epi32(i2, x));
         s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(l1, 4), m0f), _mm512_permutexvar_epi32(i3, x));
+        // Both halves' int32 sums added before the conversion, and the same two FMAs per block as
+        // the pair tiles below: a token gets the same bits alone as in a batch (speculative
+        // verification then reproduces plain greedy decoding).
+        const __m512i whole = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, 0x4e));
         const __m512 dx = _mm512_set1_ps(a.d);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(q41_f16x8_twice(blk.d), dx), acc);
-        acc_m = _mm512_mask3_fmadd_ps(q41_f16x8_twice(blk.m), _mm512_set1_ps(a.d * static_cast<float>(a.sum)), acc_m,
-                                      0x00ff);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(whole), _mm512_mul_ps(q41_f16x8_twice(blk.d), dx), acc);
+        acc = _mm512_fmadd_ps(q41_f16x8_twice(blk.m), _mm512_set1_ps(a.d * static_cast<float>(a.sum)), acc);
     }
-    acc = _mm512_add_ps(acc, acc_m);
-    const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
+    const __m256 v = _mm512_castps512_ps256(acc);
     if (valid >= 8) {
         _mm256_storeu_ps(y, v);
     } else if (valid > 0) {
