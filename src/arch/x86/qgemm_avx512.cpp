@@ -210,14 +210,17 @@ void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_
                 const __m512 dx0 = _mm512_set1_ps(a0.d), dx1 = _mm512_set1_ps(a1.d);
                 const __m512 ds0 = _mm512_set1_ps(a0.d * static_cast<float>(a0.sum));
                 const __m512 ds1 = _mm512_set1_ps(a1.d * static_cast<float>(a1.sum));
+                // As in the pair tiles: each sub-block's halves added in int32, then its scale FMA and
+                // its min FMA, low sub-block first, so one token gets the bits a batch gives it.
                 for (int g = 0; g < G; ++g) {
-                    __m512 r = acc[g][0];
-                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0[g]), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p]), dx0), r);
-                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s1[g]), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p + 1]), dx1), r);
+                    const __m512i w0 = _mm512_add_epi32(s0[g], _mm512_shuffle_i64x2(s0[g], s0[g], 0x4e));
+                    const __m512i w1 = _mm512_add_epi32(s1[g], _mm512_shuffle_i64x2(s1[g], s1[g], 0x4e));
                     const __m512 mn = _mm512_load_ps(sc[g].dmn[p]);
-                    r = _mm512_mask3_fnmadd_ps(mn, ds0, r, 0x00ff);
-                    r = _mm512_mask3_fnmadd_ps(mn, ds1, r, 0xff00);
-                    acc[g][0] = r;
+                    __m512 r = acc[g][0];
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(w0), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p]), dx0), r);
+                    r = _mm512_fnmadd_ps(_mm512_shuffle_f32x4(mn, mn, 0x44), ds0, r);
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(w1), _mm512_mul_ps(_mm512_load_ps(sc[g].dsc[2 * p + 1]), dx1), r);
+                    acc[g][0] = _mm512_fnmadd_ps(_mm512_shuffle_f32x4(mn, mn, 0xee), ds1, r);
                 }
             }
             continue;
@@ -262,7 +265,13 @@ void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_
         }
     }
     for (int g = 0; g < G; ++g)
-        for (int t = 0; t < T; ++t) store_rows(y + t * y_stride + g * 8, acc[g][t], rows_left - 8 * g);
+        for (int t = 0; t < T; ++t) {
+            if constexpr (T == 1) {
+                store_low_rows(y + g * 8, acc[g][0], rows_left - 8 * g);  // the halves hold the same sums
+            } else {
+                store_rows(y + t * y_stride + g * 8, acc[g][t], rows_left - 8 * g);
+            }
+        }
 }
 
 // ---- several tokens: two row groups per vector, activations broadcast from memory ----
@@ -448,10 +457,11 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, c
                         s[c % 2] = dpbusd_bcast(s[c % 2], wl[c], a0.qs + 4 * c);
                         s[2 + c % 2] = dpbusd_bcast(s[2 + c % 2], wh[c], a1.qs + 4 * c);
                     }
+                    // the order of q4k_pair_sub (and of the decode tile): scale, then min, per sub-block
                     __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[0], s[1])),
                                                _mm512_mul_ps(dsc0, _mm512_set1_ps(a0.d)), acc[t]);
-                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[2], s[3])), _mm512_mul_ps(dsc1, _mm512_set1_ps(a1.d)), r);
                     r = _mm512_fnmadd_ps(dmn0, _mm512_set1_ps(ds[t * n_act + b * 8 + 2 * p]), r);
+                    r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[2], s[3])), _mm512_mul_ps(dsc1, _mm512_set1_ps(a1.d)), r);
                     acc[t] = _mm512_fnmadd_ps(dmn1, _mm512_set1_ps(ds[t * n_act + b * 8 + 2 * p + 1]), r);
                 }
             }
