@@ -296,6 +296,26 @@ TEST_CASE("matmul: large shapes use several token blocks and threads; results in
     }
 }
 
+TEST_CASE("matmul: oneDNN batches split into row slices over kiln's threads match the reference") {
+    threads_guard guard;
+    const int64_t k = 256, rows = 1000, n_tok = 20;  // 20 tokens: the oneDNN route; 1000 rows: 4 slices, one partial
+    for (dtype type : {dtype::f32, dtype::bf16}) {
+        CAPTURE(dtype_name(type));
+        weight_matrix w(type, k, rows, 9);
+        const auto x = random_vec(static_cast<size_t>(n_tok * k), 10);
+        std::vector<float> want(n_tok * rows), one(want.size()), two(want.size());
+        ref::matmul(w.t, x.data(), n_tok, want.data());
+        matmul_bf16_exact_set(false);
+        threads_set(1);
+        ops::matmul(w.t, x.data(), n_tok, one.data());
+        threads_set(2);
+        ops::matmul(w.t, x.data(), n_tok, two.data());
+        CHECK(nmse(one, want) < 2e-5);
+        CHECK(nmse(two, want) < 2e-5);
+        CHECK(nmse(two, one) < 1e-11);
+    }
+}
+
 TEST_CASE("matmul: malformed weight tensors are errors, not out-of-bounds reads") {
     std::vector<uint8_t> bytes(4096);
     float x[64] = {}, y[64];
