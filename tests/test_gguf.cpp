@@ -1,5 +1,5 @@
 // The GGUF reader and importer: stories260K in its v3, v1, Q8_0 and Q4_0
-// forms, a crafted Q4_1 file (imported and written back byte for byte),
+// forms, crafted Q4_1 and Q4_K files (imported and written back byte for byte),
 // vocabulary-only files, and crafted or damaged files that must each fail with
 // one kiln::error line naming the file.
 #include <doctest/doctest.h>
@@ -370,6 +370,43 @@ TEST_CASE("gguf: Q4_1 tensors import losslessly, repack to rows8 and write back 
     CHECK(std::memcmp(bt->data, want.data(), 400) == 0);
 }
 
+TEST_CASE("gguf: Q4_K tensors import losslessly, repack to rows8 and write back byte for byte") {
+    gguf_builder b;
+    b.llama_hparams();
+    b.kv_u32("llama.vocab_size", 8);
+    b.tensor("token_embd.weight", 12, {256, 8}, 144 * 8);  // Q4_K: one 144-byte super-block per row
+    const std::string path = kt::temp_dir() + "/q4_k.gguf";
+    write_file(path, b.bytes());
+    const source_model m = gguf_import(path);
+    const source_tensor* t = find_tensor(m, "token_embd.weight");
+    REQUIRE(t);
+    CHECK(t->type == dtype::q4_k);
+    CHECK(t->layout == tensor_layout::plain);
+    REQUIRE(t->n_bytes() == 144 * 8);
+    const std::vector<uint8_t> want(static_cast<const uint8_t*>(t->data), static_cast<const uint8_t*>(t->data) + 144 * 8);
+
+    source_model packed = gguf_import(path);
+    recipe_pack(packed);
+    const source_tensor* p = find_tensor(packed, "token_embd.weight");
+    REQUIRE(p);
+    CHECK(p->layout == tensor_layout::rows8);
+    std::vector<uint8_t> pb(p->n_bytes()), r(144);
+    p->read_into(pb.data());
+    for (int64_t i = 0; i < 8; ++i) {
+        quant_unpack_row_rows8(dtype::q4_k, pb.data(), 8, 256, i, r.data());
+        CHECK(std::memcmp(r.data(), want.data() + i * 144, 144) == 0);
+    }
+
+    const std::string out = kt::temp_dir() + "/q4_k_back.gguf";
+    gguf_write_file(m, out);
+    const source_model back = gguf_import(out);
+    const source_tensor* bt = find_tensor(back, "token_embd.weight");
+    REQUIRE(bt);
+    CHECK(bt->type == dtype::q4_k);
+    REQUIRE(bt->n_bytes() == 144 * 8);
+    CHECK(std::memcmp(bt->data, want.data(), 144 * 8) == 0);
+}
+
 TEST_CASE("gguf: every value type, nested arrays") {
     gguf_builder b;
     using B = gguf_builder;
@@ -475,8 +512,8 @@ TEST_CASE("gguf: crafted faults each give one error line naming the file") {
     }
     {
         gguf_builder b = base();
-        b.tensor("blk.0.attn_q.weight", 12, {256, 2}, 2 * 144);  // Q4_K: parses, but kiln cannot import it
-        check_fault("unsupported_type", b.bytes(), "tensor 'blk.0.attn_q.weight' has ggml type Q4_K", true);
+        b.tensor("blk.0.attn_q.weight", 6, {32, 2}, 2 * 22);  // Q5_0: parses, but kiln cannot import it
+        check_fault("unsupported_type", b.bytes(), "tensor 'blk.0.attn_q.weight' has ggml type Q5_0", true);
     }
     {
         gguf_builder c;

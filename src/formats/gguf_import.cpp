@@ -148,6 +148,7 @@ bool dtype_from_ggml(uint32_t ggml_type, dtype& out) {
         case 2: out = dtype::q4_0; return true;
         case 3: out = dtype::q4_1; return true;
         case 8: out = dtype::q8_0; return true;
+        case 12: out = dtype::q4_k; return true;  // block_q4_k is GGUF's Q4_K block, byte for byte
         case 30: out = dtype::bf16; return true;
         default: return false;
     }
@@ -157,7 +158,7 @@ source_tensor import_tensor(const gguf_file& g, const gguf_tensor& t) {
     source_tensor s;
     s.name = t.name;
     if (!dtype_from_ggml(t.type, s.type)) {
-        fail("{}: tensor '{}' has ggml type {}, which kiln cannot import (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1)",
+        fail("{}: tensor '{}' has ggml type {}, which kiln cannot import (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K)",
              g.path(), t.name, ggml_type_name(t.type));
     }
     s.n_dims = t.n_dims;
