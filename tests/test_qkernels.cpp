@@ -38,7 +38,7 @@ using kiln::test::threads_guard;
 
 namespace {
 
-const dtype k_types[] = {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k};
+const dtype k_types[] = {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k, dtype::q6_k};
 
 int block_of(dtype t) { return dtype_info(t).block_size; }
 
@@ -47,6 +47,7 @@ qgemm_fn qgemm_of(const cpu_kernels& k, dtype t) {
         case dtype::q8_0: return k.qgemm_q8_0x8;
         case dtype::q4_0: return k.qgemm_q4_0x8;
         case dtype::q4_1: return k.qgemm_q4_1x8;
+        case dtype::q6_k: return k.qgemm_q6_kx8;
         default: return k.qgemm_q4_kx8;
     }
 }
@@ -86,11 +87,13 @@ TEST_CASE("rows8: byte sizes pad the rows to a multiple of 8; pack then unpack i
     CHECK(quant_has_rows8(dtype::q4_0));
     CHECK(quant_has_rows8(dtype::q4_1));
     CHECK(quant_has_rows8(dtype::q4_k));
+    CHECK(quant_has_rows8(dtype::q6_k));
     CHECK(!quant_has_rows8(dtype::f16));
     CHECK(quant_rows8_bytes(dtype::q8_0, 9, 64) == 16 * 2 * 34);
     CHECK(quant_rows8_bytes(dtype::q4_0, 8, 32) == 8 * 18);
     CHECK(quant_rows8_bytes(dtype::q4_1, 7, 64) == 8 * 2 * 20);
     CHECK(quant_rows8_bytes(dtype::q4_k, 1, 256) == 8 * 144);
+    CHECK(quant_rows8_bytes(dtype::q6_k, 9, 512) == 16 * 2 * 210);
     for (dtype t : k_types) {
         for (int64_t rows : {1, 7, 8, 9, 17}) {
             for (int64_t nblocks : {1, 3}) {
@@ -127,6 +130,45 @@ TEST_CASE("rows8: byte sizes pad the rows to a multiple of 8; pack then unpack i
         CHECK(blk1->m[r] == (r < 5 ? plain1[r].m : 0));
         for (int i = 0; i < 16; ++i) CHECK(blk1->qs[((i / 4) * 8 + r) * 4 + i % 4] == (r < 5 ? plain1[r].qs[i] : 0));
     }
+    // q6_k: element e of row r, code u = q + 32, from GGUF's ql / qh split into the two rows8 planes.
+    qmatrix m6(dtype::q6_k, 256, 3, 6);
+    const auto* blk6 = reinterpret_cast<const block_q6_kx8*>(m6.packed.data());
+    const auto* plain6 = reinterpret_cast<const block_q6_k*>(m6.plain.data());
+    for (int r = 0; r < 8; ++r) {
+        CHECK(blk6->d[r] == (r < 3 ? plain6[r].d : 0));
+        for (int j = 0; j < 16; ++j) CHECK(blk6->scales[j * 8 + r] == (r < 3 ? plain6[r].scales[j] : 0));
+        for (int e = 0; e < 256; ++e) {
+            int want = 0;
+            if (r < 3) {
+                const int h = e / 128, i = (e % 128) / 32, l = e % 32;
+                want = ((plain6[r].ql[64 * h + 32 * (i % 2) + l] >> (i >= 2 ? 4 : 0)) & 15) |
+                       ((plain6[r].qh[32 * h + l] >> (2 * i)) & 3) << 4;
+            }
+            const int at = ((e % 32) / 4 * 8 + r) * 4 + e % 4;
+            const int lo = (blk6->ql[(e / 64) * 256 + at] >> ((e / 32) % 2 * 4)) & 15;
+            const int hi = (blk6->qh[(e / 128) * 256 + at] >> ((e % 128) / 32 * 2)) & 3;
+            REQUIRE((lo | hi << 4) == want);
+        }
+    }
+    // Groups go in pairs whose blocks alternate; a lone last group keeps its blocks together
+    // (docs/FORMAT.md): 20 rows = groups 0, 1 (a pair) and 2 (lone), 3 blocks per row.
+    CHECK(rows8_group_first(0, 3, 3) == 0);
+    CHECK(rows8_group_first(1, 3, 3) == 1);
+    CHECK(rows8_group_stride(1, 3) == 2);
+    CHECK(rows8_group_first(2, 3, 3) == 6);
+    CHECK(rows8_group_stride(2, 3) == 1);
+    CHECK(rows8_group_first(2, 3, 4) == 6);
+    CHECK(rows8_group_first(3, 3, 4) == 7);
+    {
+        qmatrix p(dtype::q8_0, 96, 20, 3);
+        const auto* blocks = reinterpret_cast<const block_q8_0x8*>(p.packed.data());
+        const auto* plain_blocks = reinterpret_cast<const block_q8_0*>(p.plain.data());
+        const int at[3][3] = {{0, 2, 4}, {1, 3, 5}, {6, 7, 8}};  // [group][block] -> group block
+        for (int g = 0; g < 3; ++g)
+            for (int b = 0; b < 3; ++b)
+                for (int r = 0; r < 8 && g * 8 + r < 20; ++r) CHECK(blocks[at[g][b]].d[r] == plain_blocks[(g * 8 + r) * 3 + b].d);
+    }
+
     std::vector<uint8_t> out(64);
     CHECK_THROWS_AS(quant_pack_rows8(dtype::f16, m.plain.data(), 1, 32, out.data()), kiln::error);
     CHECK_THROWS_AS(quant_pack_rows8(dtype::q8_0, m.plain.data(), 1, 48, out.data()), kiln::error);
@@ -174,6 +216,8 @@ TEST_CASE("rows8: the writer records the layout, the reader checks it per type a
         return error_of([&] { kiln_file::open(p); });
     };
     CHECK(patched(fixed + 4, 7).find("unsupported layout 7") != std::string::npos);
+    // layout 1: rows8 as kiln wrote it before groups were paired; the bytes would be misread
+    CHECK(patched(fixed + 4, 1).find("first rows8 arrangement (layout 1)") != std::string::npos);
     CHECK(patched(fixed, static_cast<uint32_t>(dtype::bf16)).find("layout rows8, which type bf16 does not have") !=
           std::string::npos);
     CHECK(patched(fixed + 8, 3).find("rows8 but 3 dimensions") != std::string::npos);
@@ -346,8 +390,8 @@ TEST_CASE("matmul on rows8: 1 and 2 threads agree bit for bit; get_rows unpacks 
     }
 }
 
-TEST_CASE("plain q4_k and q4_1 run the exact f32 path at every level") {
-    for (dtype t : {dtype::q4_k, dtype::q4_1}) {
+TEST_CASE("plain q4_k, q4_1 and q6_k run the exact f32 path at every level") {
+    for (dtype t : {dtype::q4_k, dtype::q4_1, dtype::q6_k}) {
         CAPTURE(dtype_name(t));
         qmatrix m(t, 512, 13, 23);
         tensor w = m.plain_tensor();

@@ -88,6 +88,9 @@ struct cpu_kernels {
     // plain q4_1 (GGUF Q4_1, the q4_k recipe's fallback for rows of 32n): the same exact-f32 path
     gemm_fn gemm_q4_1;
     row_to_f32_fn to_f32_q4_1;
+    // plain q6_k (GGUF Q6_K): the same exact-f32 path
+    gemm_fn gemm_q6_k;
+    row_to_f32_fn to_f32_q6_k;
 
     // rows8 weights: activations quantized to int8 once per matmul, integer dot products
     quantize_act_fn quantize_act;
@@ -95,6 +98,7 @@ struct cpu_kernels {
     qgemm_fn qgemm_q4_0x8;
     qgemm_fn qgemm_q4_kx8;
     qgemm_fn qgemm_q4_1x8;
+    qgemm_fn qgemm_q6_kx8;
 
     // bf16 weights against activations rounded to bf16 once per call: products exact in f32, sums
     // in f32. ops::matmul uses it for several tokens where bf16_dot_native (vdpbf16ps) is set; the

@@ -57,6 +57,20 @@ void q4_k_to_f32(const block_q4_k* b, float* dst, int64_t n) {
     }
 }
 
+// GGUF Q6_K: w = (d * sc) * (q - 32) per sub-block of 16 (d * sc is exact in f32; the order is the
+// one every kernel level and quant/quantize.cpp use).
+void q6_k_to_f32(const block_q6_k* b, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / qk_k; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int e = 0; e < qk_k; ++e) {
+            const int h = e / 128, quarter = (e % 128) / 32, l = e % 32;
+            const int lo = b[i].ql[64 * h + 32 * (quarter % 2) + l] >> (quarter >= 2 ? 4 : 0) & 15;
+            const int hi = b[i].qh[32 * h + l] >> (2 * quarter) & 3;
+            dst[i * qk_k + e] = d * static_cast<float>(b[i].scales[e / 16]) * static_cast<float>((lo | hi << 4) - 32);
+        }
+    }
+}
+
 void f32_to_q8_0(const float* src, block_q8_0* b, int64_t n) {
     for (int64_t i = 0; i < n / qk8_0; ++i) {
         const float* x = src + i * qk8_0;
@@ -110,6 +124,7 @@ void row_to_f32(dtype t, const void* src, float* dst, int64_t n) {
         case dtype::q4_0: q4_0_to_f32(static_cast<const block_q4_0*>(src), dst, n); return;
         case dtype::q4_1: q4_1_to_f32(static_cast<const block_q4_1*>(src), dst, n); return;
         case dtype::q4_k: q4_k_to_f32(static_cast<const block_q4_k*>(src), dst, n); return;
+        case dtype::q6_k: q6_k_to_f32(static_cast<const block_q6_k*>(src), dst, n); return;
     }
 }
 
@@ -130,6 +145,7 @@ void row_from_f32(dtype t, const float* src, void* dst, int64_t n) {
         case dtype::q4_0: f32_to_q4_0(src, static_cast<block_q4_0*>(dst), n); return;
         case dtype::q4_1: quantize_rows(dtype::q4_1, src, 1, n, dst, nullptr); return;
         case dtype::q4_k: quantize_rows(dtype::q4_k, src, 1, n, dst, nullptr); return;
+        case dtype::q6_k: quantize_rows(dtype::q6_k, src, 1, n, dst, nullptr); return;
     }
 }
 

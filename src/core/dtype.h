@@ -2,7 +2,7 @@
 //
 // The numeric values are part of the KILN file format (docs/FORMAT.md): never
 // renumber, only append. Quantized block types share the GGUF block layouts
-// where a GGUF counterpart exists, so GGUF Q8_0/Q4_0/Q4_1 import is lossless.
+// where a GGUF counterpart exists, so GGUF Q8_0/Q4_0/Q4_1/Q4_K/Q6_K import is lossless.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +20,7 @@ enum class dtype : uint32_t {
     q8_0 = 8,   // block_q8_0
     q4_0 = 9,   // block_q4_0
     q4_k = 12,  // block_q4_k (GGUF Q4_K)
+    q6_k = 14,  // block_q6_k (GGUF Q6_K)
 };
 
 // 32 int8 weights and one fp16 scale: 8.5 bits per weight.
@@ -62,6 +63,19 @@ struct block_q4_k {
 };
 static_assert(sizeof(block_q4_k) == 144, "block_q4_k must be 144 bytes");
 
+// The k-quant 6-bit type (GGUF Q6_K): a super-block of 256 weights in 16 sub-blocks of 16, each with
+// an int8 scale, against one fp16 d: w = d * sc[e / 16] * (q - 32), q in 0..63. 210 bytes per 256
+// weights: 6.5625 bits per weight. Element e = 128h + 32i + l (h 0..1, i 0..3, l 0..31) keeps its low
+// 4 bits in ql[64h + 32(i % 2) + l] (low nibble for i < 2, high for i >= 2) and its top 2 bits in
+// bits 2i..2i+1 of qh[32h + l]. The field order is GGUF's.
+struct block_q6_k {
+    uint8_t ql[qk_k / 2];   // low 4 bits of the codes
+    uint8_t qh[qk_k / 4];   // high 2 bits of the codes
+    int8_t scales[qk_k / 16];
+    uint16_t d;             // fp16 super-block scale
+};
+static_assert(sizeof(block_q6_k) == 210, "block_q6_k must be 210 bytes");
+
 // ---- the row-interleaved ("rows8") layouts: the kernels' native packing, stored in the file ----
 //
 // Eight consecutive rows are packed together, block by block along the row, so that one 64-byte
@@ -71,6 +85,18 @@ static_assert(sizeof(block_q4_k) == 144, "block_q4_k must be 144 bytes");
 // 16 bytes to make them signed. Within a block group the quants go in 4-byte chunks: chunk c of
 // row r sits at byte (c * 8 + r) * 4. A tensor whose row count is not a multiple of 8 is padded
 // with zero rows (scale 0) up to the next multiple of 8; rows are grouped from row 0.
+
+// Where the blocks of rows8 group g are (in blocks from the matrix's start; nb blocks per row,
+// n_groups groups). Groups go in pairs (0, 1), (2, 3), ...: a pair's blocks alternate, block b of
+// group 2p then block b of group 2p + 1, so a kernel that works on both groups of a pair reads one
+// sequential stream (two streams at once measured 20-30 % slower for several tokens,
+// docs/KERNELS.md). A last group without a partner keeps its blocks together.
+inline int64_t rows8_group_first(int64_t g, int64_t nb, int64_t n_groups) {
+    return (g & ~int64_t(1)) * nb + ((g | 1) < n_groups ? (g & 1) : 0);
+}
+// Blocks from one block of group g to its next block: 2 in a pair, 1 for a lone last group.
+inline int64_t rows8_group_stride(int64_t g, int64_t n_groups) { return (g | 1) < n_groups ? 2 : 1; }
+inline int64_t rows8_groups(int64_t n_rows) { return (n_rows + 7) / 8; }
 
 // q8_0, rows8: 8 rows x 32 weights. qs[(c*8 + r)*4 + j] = q[r][4c + j] + 128 (c = 0..7).
 // 272 bytes per 256 weights: 8.5 bits per weight.
@@ -115,6 +141,29 @@ struct block_q4_kx8 {
     uint8_t qs[8 * qk_k / 2];
 };
 static_assert(sizeof(block_q4_kx8) == 1152, "block_q4_kx8 must be 1152 bytes");
+
+// q6_k, rows8: 8 rows x 256 weights (one GGUF Q6_K super-block per row). The 6-bit code u = q + 32
+// (0..63) of each weight is split into a 4-bit plane and a 2-bit plane, both in the 4-byte chunks
+// of the other rows8 types, so a kernel rebuilds 64 codes with a shift, two ands and an or, and
+// vpdpbusd / sdot take them 4 bytes per row per lane. 1680 bytes per 2048 weights: 6.5625 bits per
+// weight, the same as plain q6_k.
+//   d[r]: row r's fp16 super-block scale.
+//   scales[j * 8 + r]: the int8 scale of sub-block j (0..15, weights 16j..16j+15) of row r, so the
+//     16 bytes of activation block b (0..7) are sub-block 2b's scales of rows 0..7, then 2b + 1's.
+//   ql: activation block pair p (0..3) takes bytes [p * 256, p * 256 + 256): chunk c (0..7) of row r
+//     at byte p * 256 + (c * 8 + r) * 4, byte j of the chunk: low nibble u[r][64p + 4c + j] & 15,
+//     high nibble u[r][64p + 32 + 4c + j] & 15 (the q4_kx8 arrangement).
+//   qh: half h (0..1) takes bytes [h * 256, h * 256 + 256): chunk c of row r at byte
+//     h * 256 + (c * 8 + r) * 4, byte j of the chunk: bits 2i..2i+1 hold u[r][128h + 32i + 4c + j] >> 4
+//     (i = 0..3, activation block 4h + i).
+//   w = d * scales[j * 8 + r] * (u - 32).
+struct block_q6_kx8 {
+    uint16_t d[8];
+    int8_t scales[8 * qk_k / 16];
+    uint8_t ql[8 * qk_k / 2];
+    uint8_t qh[8 * qk_k / 4];
+};
+static_assert(sizeof(block_q6_kx8) == 1680, "block_q6_kx8 must be 1680 bytes");
 
 // ---- activations, quantized on the fly for the integer kernels (never stored in files) ----
 //

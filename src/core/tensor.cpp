@@ -17,6 +17,7 @@ const dtype_traits k_traits_q8_0 = {"q8_0", qk8_0, sizeof(block_q8_0), true};
 const dtype_traits k_traits_q4_0 = {"q4_0", qk4_0, sizeof(block_q4_0), true};
 const dtype_traits k_traits_q4_1 = {"q4_1", qk4_1, sizeof(block_q4_1), true};
 const dtype_traits k_traits_q4_k = {"q4_k", qk_k, sizeof(block_q4_k), true};
+const dtype_traits k_traits_q6_k = {"q6_k", qk_k, sizeof(block_q6_k), true};
 
 }  // namespace
 
@@ -29,12 +30,14 @@ const dtype_traits* dtype_info(uint32_t raw) {
         case dtype::q4_0: return &k_traits_q4_0;
         case dtype::q4_1: return &k_traits_q4_1;
         case dtype::q4_k: return &k_traits_q4_k;
+        case dtype::q6_k: return &k_traits_q6_k;
     }
     return nullptr;
 }
 
 bool dtype_from_name(std::string_view name, dtype& out) {
-    for (dtype t : {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k}) {
+    for (dtype t : {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k,
+                    dtype::q6_k}) {
         if (name == dtype_name(t)) { out = t; return true; }
     }
     return false;
@@ -86,9 +89,11 @@ tensor tensor_view_rows(const tensor& t, int64_t first, int64_t count) {
         throw std::out_of_range(fmt::format("view of rows [{}, {}) outside tensor {} with {} rows",
                                             first, first + count, t.name, t.ne[1]));
     }
-    if (t.layout == tensor_layout::rows8 && first % rows8_group != 0) {
-        throw std::out_of_range(fmt::format("view of rows [{}, {}) of rows8 tensor {} must start on a multiple of 8",
-                                            first, first + count, t.name));
+    if (t.layout == tensor_layout::rows8 &&
+        (first % (2 * rows8_group) != 0 || (first + count != t.ne[1] && count % (2 * rows8_group) != 0))) {
+        throw std::out_of_range(fmt::format(
+            "view of rows [{}, {}) of rows8 tensor {} must cover whole pairs of 8-row groups (multiples of 16 rows)",
+            first, first + count, t.name));
     }
     tensor v = t;
     v.ne[1] = count;

@@ -19,11 +19,14 @@ constexpr int max_dims = 4;
 // quantized kernels; the value is stored per tensor in the file.
 enum class tensor_layout : uint32_t {
     plain = 0,
-    rows8 = 1,  // 8-row interleaved blocks (core/dtype.h: block_q8_0x8, block_q4_0x8, block_q4_1x8, block_q4_kx8)
+    // 1: the first rows8 arrangement (groups one after another), no longer read (docs/FORMAT.md)
+    rows8 = 2,  // 8-row interleaved blocks (core/dtype.h: the block_*x8 types), groups paired
 };
 
 // Rows per interleaved group of the rows8 layout.
 constexpr int64_t rows8_group = 8;
+
+// rows8_group_first / rows8_group_stride / rows8_groups (where a group's blocks are): core/dtype.h.
 
 // "plain" | "rows8"; nullptr for a value not in the enum.
 const char* tensor_layout_name(uint32_t raw);
@@ -64,8 +67,8 @@ tensor tensor_make(std::string name, dtype type, int n_dims, const int64_t* ne, 
                    tensor_layout layout = tensor_layout::plain);
 tensor tensor_make_2d(std::string name, dtype type, int64_t ne0, int64_t ne1, void* data);
 
-// A view of rows [first, first + count) of a 2-D tensor (no copy). For rows8, first must be a
-// multiple of 8 (a whole group).
+// A view of rows [first, first + count) of a 2-D tensor (no copy). For rows8 the view must be whole
+// group pairs: first a multiple of 16, and count too unless the view runs to the last row.
 tensor tensor_view_rows(const tensor& t, int64_t first, int64_t count);
 
 // "[64, 512]" style shape string for messages.

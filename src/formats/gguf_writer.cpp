@@ -77,6 +77,7 @@ uint32_t ggml_type_of(const source_tensor& t) {
         case dtype::q4_1: return 3;
         case dtype::q8_0: return 8;
         case dtype::q4_k: return 12;
+        case dtype::q6_k: return 14;
         case dtype::bf16: return 30;
     }
     fail("tensor '{}': type {} has no GGUF counterpart", t.name, dtype_name(t.type));

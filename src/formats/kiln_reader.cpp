@@ -109,6 +109,10 @@ std::vector<kiln_tensor_entry> read_directory(const mapped_file& f, const kiln_h
         if (!names.insert(name).second) fail("{}: tensor '{}' appears twice", file, name);
         const dtype_traits* tr = dtype_info(type);
         if (!tr) fail("{}: tensor '{}' has unsupported type {}", file, name, type);
+        if (layout == 1) {
+            fail("{}: tensor '{}' is in the first rows8 arrangement (layout 1), which this kiln no longer reads: "
+                 "re-create the file with kiln convert / quantize / synth", file, name);
+        }
         if (tensor_layout_name(layout) == nullptr) fail("{}: tensor '{}' has unsupported layout {}", file, name, layout);
         if (n_dims < 1 || n_dims > 4) fail("{}: tensor '{}' has {} dimensions (1..4 allowed)", file, name, n_dims);
         const bool rows8 = layout == static_cast<uint32_t>(tensor_layout::rows8);

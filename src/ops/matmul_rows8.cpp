@@ -34,6 +34,7 @@ qgemm_fn qgemm_for(const cpu_kernels& k, const tensor& w) {
         case dtype::q4_0: return k.qgemm_q4_0x8;
         case dtype::q4_1: return k.qgemm_q4_1x8;
         case dtype::q4_k: return k.qgemm_q4_kx8;
+        case dtype::q6_k: return k.qgemm_q6_kx8;
         default: break;
     }
     fail("matmul: tensor {} of type {} has no rows8 kernel", w.name, dtype_name(w.type));

@@ -162,6 +162,7 @@ gemm_fn gemm_for(const cpu_kernels& k, const tensor& w) {
         case dtype::q4_0: return k.gemm_q4_0;
         case dtype::q4_1: return k.gemm_q4_1;
         case dtype::q4_k: return k.gemm_q4_k;
+        case dtype::q6_k: return k.gemm_q6_k;
     }
     fail("matmul: no kernel for tensor {} of type {}", w.name, static_cast<uint32_t>(w.type));
 }
@@ -175,6 +176,7 @@ row_to_f32_fn to_f32_for(const cpu_kernels& k, const tensor& t) {
         case dtype::q4_0: return k.to_f32_q4_0;
         case dtype::q4_1: return k.to_f32_q4_1;
         case dtype::q4_k: return k.to_f32_q4_k;
+        case dtype::q6_k: return k.to_f32_q6_k;
     }
     fail("get_rows: no conversion for tensor {} of type {}", t.name, static_cast<uint32_t>(t.type));
 }

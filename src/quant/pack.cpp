@@ -1,5 +1,6 @@
 // Packing of plain quantized rows into the rows8 layout and back. The byte-level specification is
-// core/dtype.h (block_q8_0x8, block_q4_0x8, block_q4_1x8, block_q4_kx8); this file is its executable form, and
+// core/dtype.h (block_q8_0x8, block_q4_0x8, block_q4_1x8, block_q4_kx8, block_q6_kx8); this file is its
+// executable form, and
 // the round trip plain -> rows8 -> plain is exact (tests/test_qkernels.cpp).
 #include "quant/pack.h"
 
@@ -142,6 +143,50 @@ void unpack_q4_k(const block_q4_kx8& in, int r, block_q4_k& out) {
     }
 }
 
+// q6_k: element e's 6-bit code u, in the plain block (GGUF's split of ql / qh) and in the rows8
+// planes (core/dtype.h, block_q6_kx8). Both encoders only OR bits in: the block starts zeroed.
+int q6k_code_get(const block_q6_k& b, int e) {
+    const int h = e / 128, i = (e % 128) / 32, l = e % 32;
+    const int lo = (b.ql[64 * h + 32 * (i % 2) + l] >> (i >= 2 ? 4 : 0)) & 15;
+    return lo | ((b.qh[32 * h + l] >> (2 * i)) & 3) << 4;
+}
+
+void q6k_code_set(block_q6_k& b, int e, int u) {
+    const int h = e / 128, i = (e % 128) / 32, l = e % 32;
+    b.ql[64 * h + 32 * (i % 2) + l] |= static_cast<uint8_t>((u & 15) << (i >= 2 ? 4 : 0));
+    b.qh[32 * h + l] |= static_cast<uint8_t>((u >> 4) << (2 * i));
+}
+
+// Byte offsets of element e of row r within the ql and qh planes of a block_q6_kx8.
+int q6kx8_ql_at(int e, int r) { return (e / 64) * 256 + ((e % 32) / 4 * g8 + r) * 4 + e % 4; }
+int q6kx8_qh_at(int e, int r) { return (e / 128) * 256 + ((e % 32) / 4 * g8 + r) * 4 + e % 4; }
+
+void pack_q6_k(const block_q6_k* const* rows, block_q6_kx8& out) {
+    std::memset(&out, 0, sizeof(out));
+    for (int r = 0; r < g8; ++r) {
+        const block_q6_k* b = rows[r];
+        if (!b) continue;  // a padding row: zero scale, scales and codes
+        out.d[r] = b->d;
+        for (int j = 0; j < qk_k / 16; ++j) out.scales[j * g8 + r] = b->scales[j];
+        for (int e = 0; e < qk_k; ++e) {
+            const int u = q6k_code_get(*b, e);
+            out.ql[q6kx8_ql_at(e, r)] |= static_cast<uint8_t>((u & 15) << ((e / 32) % 2 * 4));
+            out.qh[q6kx8_qh_at(e, r)] |= static_cast<uint8_t>((u >> 4) << ((e % 128) / 32 * 2));
+        }
+    }
+}
+
+void unpack_q6_k(const block_q6_kx8& in, int r, block_q6_k& out) {
+    std::memset(&out, 0, sizeof(out));
+    out.d = in.d[r];
+    for (int j = 0; j < qk_k / 16; ++j) out.scales[j] = in.scales[j * g8 + r];
+    for (int e = 0; e < qk_k; ++e) {
+        const int lo = (in.ql[q6kx8_ql_at(e, r)] >> ((e / 32) % 2 * 4)) & 15;
+        const int hi = (in.qh[q6kx8_qh_at(e, r)] >> ((e % 128) / 32 * 2)) & 3;
+        q6k_code_set(out, e, lo | hi << 4);
+    }
+}
+
 template <class Plain, class Packed, class Fn>
 void pack_all(const void* plain, int64_t n_rows, int64_t k, void* out, int block, Fn pack_one) {
     const int64_t nb = k / block;
@@ -155,7 +200,7 @@ void pack_all(const void* plain, int64_t n_rows, int64_t k, void* out, int block
                 const int64_t row = g * g8 + r;
                 rows[r] = row < n_rows ? src + row * nb + b : nullptr;
             }
-            pack_one(rows, dst[g * nb + b]);
+            pack_one(rows, dst[rows8_group_first(g, nb, n_groups) + b * rows8_group_stride(g, n_groups)]);
         }
     }
 }
@@ -172,7 +217,7 @@ void check_args(const char* what, dtype t, int64_t n_rows, int64_t k) {
 }  // namespace
 
 bool quant_has_rows8(dtype t) {
-    return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_1 || t == dtype::q4_k;
+    return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_1 || t == dtype::q4_k || t == dtype::q6_k;
 }
 
 size_t quant_rows8_bytes(dtype t, int64_t n_rows, int64_t k) {
@@ -186,6 +231,7 @@ void quant_pack_rows8(dtype t, const void* plain, int64_t n_rows, int64_t k, voi
         case dtype::q4_0: pack_all<block_q4_0, block_q4_0x8>(plain, n_rows, k, out, qk4_0, pack_q4_0); return;
         case dtype::q4_1: pack_all<block_q4_1, block_q4_1x8>(plain, n_rows, k, out, qk4_1, pack_q4_1); return;
         case dtype::q4_k: pack_all<block_q4_k, block_q4_kx8>(plain, n_rows, k, out, qk_k, pack_q4_k); return;
+        case dtype::q6_k: pack_all<block_q6_k, block_q6_kx8>(plain, n_rows, k, out, qk_k, pack_q6_k); return;
         default: break;
     }
     fail("pack: type {} has no rows8 packing", dtype_name(t));
@@ -194,31 +240,37 @@ void quant_pack_rows8(dtype t, const void* plain, int64_t n_rows, int64_t k, voi
 void quant_unpack_row_rows8(dtype t, const void* packed, int64_t n_rows, int64_t k, int64_t r, void* plain_row) {
     check_args("unpack", t, n_rows, k);
     if (r < 0 || r >= n_rows) fail("unpack: row {} outside a rows8 matrix of {} rows", r, n_rows);
-    const int64_t g = r / g8;
+    const int64_t g = r / g8, n_groups = rows8_groups(n_rows), stride = rows8_group_stride(g, n_groups);
     const int rr = static_cast<int>(r % g8);
     switch (t) {
         case dtype::q8_0: {
             const int64_t nb = k / qk8_0;
-            const auto* in = static_cast<const block_q8_0x8*>(packed) + g * nb;
-            for (int64_t b = 0; b < nb; ++b) unpack_q8_0(in[b], rr, static_cast<block_q8_0*>(plain_row)[b]);
+            const auto* in = static_cast<const block_q8_0x8*>(packed) + rows8_group_first(g, nb, n_groups);
+            for (int64_t b = 0; b < nb; ++b) unpack_q8_0(in[b * stride], rr, static_cast<block_q8_0*>(plain_row)[b]);
             return;
         }
         case dtype::q4_0: {
             const int64_t nb = k / qk4_0;
-            const auto* in = static_cast<const block_q4_0x8*>(packed) + g * nb;
-            for (int64_t b = 0; b < nb; ++b) unpack_q4_0(in[b], rr, static_cast<block_q4_0*>(plain_row)[b]);
+            const auto* in = static_cast<const block_q4_0x8*>(packed) + rows8_group_first(g, nb, n_groups);
+            for (int64_t b = 0; b < nb; ++b) unpack_q4_0(in[b * stride], rr, static_cast<block_q4_0*>(plain_row)[b]);
             return;
         }
         case dtype::q4_1: {
             const int64_t nb = k / qk4_1;
-            const auto* in = static_cast<const block_q4_1x8*>(packed) + g * nb;
-            for (int64_t b = 0; b < nb; ++b) unpack_q4_1(in[b], rr, static_cast<block_q4_1*>(plain_row)[b]);
+            const auto* in = static_cast<const block_q4_1x8*>(packed) + rows8_group_first(g, nb, n_groups);
+            for (int64_t b = 0; b < nb; ++b) unpack_q4_1(in[b * stride], rr, static_cast<block_q4_1*>(plain_row)[b]);
             return;
         }
         case dtype::q4_k: {
             const int64_t nb = k / qk_k;
-            const auto* in = static_cast<const block_q4_kx8*>(packed) + g * nb;
-            for (int64_t b = 0; b < nb; ++b) unpack_q4_k(in[b], rr, static_cast<block_q4_k*>(plain_row)[b]);
+            const auto* in = static_cast<const block_q4_kx8*>(packed) + rows8_group_first(g, nb, n_groups);
+            for (int64_t b = 0; b < nb; ++b) unpack_q4_k(in[b * stride], rr, static_cast<block_q4_k*>(plain_row)[b]);
+            return;
+        }
+        case dtype::q6_k: {
+            const int64_t nb = k / qk_k;
+            const auto* in = static_cast<const block_q6_kx8*>(packed) + rows8_group_first(g, nb, n_groups);
+            for (int64_t b = 0; b < nb; ++b) unpack_q6_k(in[b * stride], rr, static_cast<block_q6_k*>(plain_row)[b]);
             return;
         }
         default: break;

@@ -1,4 +1,4 @@
-// Reference quantizers: f32 rows into q8_0, q4_0, q4_1 and q4_k blocks (GGUF block layouts).
+// Reference quantizers: f32 rows into q8_0, q4_0, q4_1, q4_k and q6_k blocks (GGUF block layouts).
 //
 // Every quantizer minimizes the (importance-)weighted squared error of its block instead of taking
 // the max-abs scale as it comes: the scale candidates always include the max-abs one, so the chosen
@@ -419,6 +419,139 @@ void quantize_q4_k(const float* src, int64_t k, block_q4_k* out, const weighting
     }
 }
 
+// ---- q6_k: w = (d * sc_j) * q per sub-block j of 16, q in -32..31, sc_j int8, d fp16 ----
+
+constexpr int k_sub6 = 16;
+constexpr int k_nsub6 = qk_k / k_sub6;
+
+// Codes and weighted error of one sub-block for the effective scale a = d * sc.
+float q6k_sub_codes(const float* x, const float* w, float a, int* q) {
+    const float ia = a != 0.0f ? 1.0f / a : 0.0f;
+    float err = 0.0f;
+    for (int j = 0; j < k_sub6; ++j) {
+        q[j] = clamp_int(static_cast<int>(std::nearbyint(x[j] * ia)), -32, 31);
+        const float e = a * static_cast<float>(q[j]) - x[j];
+        err += w[j] * e * e;
+    }
+    return err;
+}
+
+// The unrestricted best scale of a sub-block: candidates around max-abs / 32 (both signs, as the
+// code range -32..31 is asymmetric), each refined by least squares given its codes.
+float q6k_fit_sub(const float* x, const float* w) {
+    float vmax = 0.0f;
+    for (int j = 0; j < k_sub6; ++j) {
+        if (std::fabs(x[j]) > std::fabs(vmax)) vmax = x[j];
+    }
+    if (vmax == 0.0f) return 0.0f;
+    int q[k_sub6];
+    float best_a = vmax / -32.0f, best_err = q6k_sub_codes(x, w, best_a, q);
+    for (int step = -8; step <= 8; ++step) {
+        for (float base : {-32.0f, 31.0f}) {
+            const float a0 = vmax / (base + 0.125f * static_cast<float>(step) * (base < 0 ? -1.0f : 1.0f));
+            const float e0 = q6k_sub_codes(x, w, a0, q);
+            if (e0 < best_err) {
+                best_err = e0;
+                best_a = a0;
+            }
+            double sxq = 0, sqq = 0;
+            for (int j = 0; j < k_sub6; ++j) {
+                sxq += static_cast<double>(w[j]) * x[j] * q[j];
+                sqq += static_cast<double>(w[j]) * q[j] * q[j];
+            }
+            if (sqq <= 0) continue;
+            const float a1 = static_cast<float>(sxq / sqq);
+            const float e1 = q6k_sub_codes(x, w, a1, q);
+            if (e1 < best_err) {
+                best_err = e1;
+                best_a = a1;
+            }
+        }
+    }
+    return best_a;
+}
+
+// Codes and weighted error of a super-block for an fp16-exact d and int8 scales.
+float q6k_codes(const float* x, const float* w, float d, const int* sc, int* q) {
+    float err = 0.0f;
+    for (int s = 0; s < k_nsub6; ++s) {
+        err += q6k_sub_codes(x + s * k_sub6, w + s * k_sub6, d * static_cast<float>(sc[s]), q + s * k_sub6);
+    }
+    return err;
+}
+
+void quantize_q6_k_block(const float* x, const float* w, block_q6_k& out) {
+    float a[k_nsub6];
+    float amax = 0.0f;
+    for (int s = 0; s < k_nsub6; ++s) {
+        a[s] = q6k_fit_sub(x + s * k_sub6, w + s * k_sub6);
+        amax = std::max(amax, std::fabs(a[s]));
+    }
+    float d = fp16_round(amax / 127.0f);
+    int sc[k_nsub6], q[qk_k], tmp[k_sub6];
+    // the int8 scale nearest the fitted one, then the best of its neighbours under the true error
+    auto pick_scales = [&]() {
+        for (int s = 0; s < k_nsub6; ++s) {
+            const int s0 = d > 0 ? clamp_int(static_cast<int>(std::nearbyint(a[s] / d)), -128, 127) : 0;
+            float best = INFINITY;
+            for (int ds = -1; ds <= 1; ++ds) {
+                const int c = clamp_int(s0 + ds, -128, 127);
+                const float e = q6k_sub_codes(x + s * k_sub6, w + s * k_sub6, d * static_cast<float>(c), tmp);
+                if (e < best) {
+                    best = e;
+                    sc[s] = c;
+                }
+            }
+        }
+    };
+    pick_scales();
+    float best_err = q6k_codes(x, w, d, sc, q);
+    // Refit d by least squares with the codes and scales fixed (x ~ d * (sc q)), re-pick the scales,
+    // keep what lowers the error.
+    for (int iter = 0; iter < 2 && d > 0; ++iter) {
+        double suu = 0, sxu = 0;
+        for (int j = 0; j < qk_k; ++j) {
+            const double u = static_cast<double>(sc[j / k_sub6]) * q[j];
+            suu += w[j] * u * u;
+            sxu += w[j] * x[j] * u;
+        }
+        if (!(suu > 0)) break;
+        const float nd = fp16_round(static_cast<float>(sxu / suu));
+        if (!(nd > 0) || !std::isfinite(nd)) break;
+        int osc[k_nsub6], cq[qk_k];
+        std::copy(sc, sc + k_nsub6, osc);
+        const float od = d;
+        d = nd;
+        pick_scales();
+        const float err = q6k_codes(x, w, d, sc, cq);
+        if (err < best_err) {
+            best_err = err;
+            std::copy(cq, cq + qk_k, q);
+        } else {
+            d = od;
+            std::copy(osc, osc + k_nsub6, sc);
+            break;
+        }
+    }
+    out.d = fp16_from_f32(d);
+    std::memset(out.ql, 0, sizeof(out.ql));
+    std::memset(out.qh, 0, sizeof(out.qh));
+    for (int s = 0; s < k_nsub6; ++s) out.scales[s] = static_cast<int8_t>(sc[s]);
+    for (int e = 0; e < qk_k; ++e) {  // GGUF's split of the code u = q + 32 (core/dtype.h)
+        const int u = q[e] + 32, h = e / 128, i = (e % 128) / 32, l = e % 32;
+        out.ql[64 * h + 32 * (i % 2) + l] |= static_cast<uint8_t>((u & 15) << (i >= 2 ? 4 : 0));
+        out.qh[32 * h + l] |= static_cast<uint8_t>((u >> 4) << (2 * i));
+    }
+}
+
+void quantize_q6_k(const float* src, int64_t k, block_q6_k* out, const weighting& wt) {
+    float w[qk_k];
+    for (int64_t b = 0; b < k / qk_k; ++b) {
+        block_weights(wt, src + b * qk_k, b * qk_k, qk_k, w);
+        quantize_q6_k_block(src + b * qk_k, w, out[b]);
+    }
+}
+
 // Importance floor: 1e-4 of the mean importance, so an unseen column still counts a little.
 float importance_floor(const float* importance, int64_t k) {
     if (!importance) return 0.0f;
@@ -458,6 +591,7 @@ void quantize_rows(dtype t, const float* src, int64_t n_rows, int64_t k, void* d
             case dtype::q4_0: quantize_q4_0(x, k, static_cast<block_q4_0*>(out), wt); break;
             case dtype::q4_1: quantize_q4_1(x, k, static_cast<block_q4_1*>(out), wt); break;
             case dtype::q4_k: quantize_q4_k(x, k, static_cast<block_q4_k*>(out), wt); break;
+            case dtype::q6_k: quantize_q6_k(x, k, static_cast<block_q6_k*>(out), wt); break;
             default: fail("quantize: {} is not a quantized type", tr.name);
         }
     }
@@ -521,6 +655,19 @@ void dequantize_row(dtype t, const void* src, float* dst, int64_t k) {
                         y[c * 64 + l] = a0 * static_cast<float>(qs[l] & 15) - b0;
                         y[c * 64 + 32 + l] = a1 * static_cast<float>(qs[l] >> 4) - b1;
                     }
+                }
+            }
+            return;
+        }
+        case dtype::q6_k: {
+            const auto* b = static_cast<const block_q6_k*>(src);
+            for (int64_t i = 0; i < k / qk_k; ++i) {
+                const float d = fp16_to_f32(b[i].d);
+                for (int e = 0; e < qk_k; ++e) {
+                    const int h = e / 128, quarter = (e % 128) / 32, l = e % 32;
+                    const int lo = (b[i].ql[64 * h + 32 * (quarter % 2) + l] >> (quarter >= 2 ? 4 : 0)) & 15;
+                    const int hi = (b[i].qh[32 * h + l] >> (2 * quarter)) & 3;
+                    dst[i * qk_k + e] = d * static_cast<float>(b[i].scales[e / 16]) * static_cast<float>((lo | hi << 4) - 32);
                 }
             }
             return;

@@ -21,6 +21,7 @@ bool quant_scheme_from_name(std::string_view name, quant_scheme& out) {
     if (name == "q8" || name == "q8_0") { out = quant_scheme::q8; return true; }
     if (name == "q4" || name == "q4_0") { out = quant_scheme::q4; return true; }
     if (name == "q4k" || name == "q4_k") { out = quant_scheme::q4k; return true; }
+    if (name == "q6k" || name == "q6_k") { out = quant_scheme::q6k; return true; }
     return false;
 }
 
@@ -29,6 +30,7 @@ const char* quant_scheme_name(quant_scheme s) {
         case quant_scheme::q8: return "q8";
         case quant_scheme::q4: return "q4";
         case quant_scheme::q4k: return "q4k";
+        case quant_scheme::q6k: return "q6k";
     }
     return "?";
 }
@@ -40,6 +42,7 @@ dtype scheme_type(quant_scheme s) {
         case quant_scheme::q8: return dtype::q8_0;
         case quant_scheme::q4: return dtype::q4_0;
         case quant_scheme::q4k: return dtype::q4_k;
+        case quant_scheme::q6k: return dtype::q6_k;
     }
     return dtype::q8_0;
 }
@@ -54,7 +57,10 @@ tensor_choice fit_or_fallback(dtype want, int64_t k) {
     if (want == dtype::q4_k && fits(dtype::q4_1, k)) {
         return {dtype::q4_1, fmt::format("row length {} is not a multiple of {}: q4_1", k, qk_k)};
     }
-    if (want == dtype::q4_k) {
+    if (want == dtype::q6_k && fits(dtype::q8_0, k)) {  // the next finer type, not a coarser one
+        return {dtype::q8_0, fmt::format("row length {} is not a multiple of {}: q8_0", k, qk_k)};
+    }
+    if (want == dtype::q4_k || want == dtype::q6_k) {
         return {dtype::f16, fmt::format("row length {} is not a multiple of {} or {}: kept f16", k, qk_k, qk4_1)};
     }
     return {dtype::f16, fmt::format("row length {} is not a multiple of {}: kept f16", k, dtype_info(want).block_size)};

@@ -45,6 +45,7 @@ void synth_apply_type(source_model& m, dtype t, bool plain_layout, const std::fu
         case dtype::q8_0: ro.scheme = quant_scheme::q8; break;
         case dtype::q4_0: ro.scheme = quant_scheme::q4; break;
         case dtype::q4_k: ro.scheme = quant_scheme::q4k; break;
+        case dtype::q6_k: ro.scheme = quant_scheme::q6k; break;
         default: fail("--type {}: no quantization recipe for this type", dtype_name(t));
     }
     ro.note = note;

@@ -59,6 +59,7 @@ constexpr cpu_kernels table_neon() {
     t.qgemm_q4_0x8 = &qgemm<block_q4_0x8, qk4_0>;
     t.qgemm_q4_kx8 = &qgemm<block_q4_kx8, qk_k>;
     t.qgemm_q4_1x8 = &qgemm<block_q4_1x8, qk4_1>;
+    t.qgemm_q6_kx8 = &qgemm<block_q6_kx8, qk_k>;
     return t;
 }
 

@@ -56,24 +56,24 @@ inline void prefetch_ahead(const B* blk) {
 
 // One 8-row group against T tokens.
 template <int T>
-void tile_q8(const block_q8_0x8* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+void tile_q8(const block_q8_0x8* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
              int64_t rows_left) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
     for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead<T>(w + b);
+        prefetch_ahead<T>(w + b * stride);
         __m256i s[T];
         for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
         for (int c = 0; c < 8; ++c) {
-            const __m256i q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * c)), flip);
+            const __m256i q = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b * stride].qs + 32 * c)), flip);
             const __m256i aq = _mm256_abs_epi8(q);
             for (int t = 0; t < T; ++t) {
                 const __m256i x = _mm256_sign_epi8(bcast_chunk(act[t * n_act + b].qs + 4 * c), q);
                 s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aq, x), ones));
             }
         }
-        const __m256 dw = scales8(w[b].d);
+        const __m256 dw = scales8(w[b * stride].d);
         for (int t = 0; t < T; ++t) {
             const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(act[t * n_act + b].d));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), scale, acc[t]);
@@ -84,17 +84,17 @@ void tile_q8(const block_q8_0x8* w, int64_t nb, const block_q8_act* act, int64_t
 
 // Chunk c (0..3): low nibbles pair with activation chunk c, high nibbles with chunk 4 + c.
 template <int T>
-void tile_q4(const block_q4_0x8* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+void tile_q4(const block_q4_0x8* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
              int64_t rows_left) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead<T>(w + b);
+        prefetch_ahead<T>(w + b * stride);
         __m256i p16[T];
         for (int t = 0; t < T; ++t) p16[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * c));
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b * stride].qs + 32 * c));
             const __m256i lo = _mm256_and_si256(v, m0f), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f);
             for (int t = 0; t < T; ++t) {
                 const int8_t* xq = act[t * n_act + b].qs;
@@ -102,7 +102,7 @@ void tile_q4(const block_q4_0x8* w, int64_t nb, const block_q8_act* act, int64_t
                 p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(hi, bcast_chunk(xq + 16 + 4 * c)));
             }
         }
-        const __m256 dw = scales8(w[b].d);
+        const __m256 dw = scales8(w[b * stride].d);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p16[t], ones), _mm256_set1_epi32(8 * a.sum));
@@ -115,14 +115,14 @@ void tile_q4(const block_q4_0x8* w, int64_t nb, const block_q8_act* act, int64_t
 // q4_k: the 6-bit scales and mins of a super-block decoded to bytes (entry j * 8 + r), then per
 // sub-block pair p and chunk c one load gives sub-block 2p (low nibbles) and 2p + 1 (high).
 template <int T>
-void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+void tile_q4k(const block_q4_kx8* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
               int64_t rows_left) {
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f), m03 = _mm256_set1_epi8(0x03);
     for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead<T>(w + b);
-        const block_q4_kx8& blk = w[b];
+        prefetch_ahead<T>(w + b * stride);
+        const block_q4_kx8& blk = w[b * stride];
         alignas(32) uint8_t sc[64], mn[64];
         {
             const __m256i lo0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.scales));
@@ -174,26 +174,26 @@ void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_
 }
 
 template <class Block, int T>
-void run_tile(const Block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+void run_tile(const Block* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
               int64_t rows_left) {
     if constexpr (sizeof(Block) == sizeof(block_q8_0x8)) {
-        tile_q8<T>(w, nb, act, n_act, y, y_stride, rows_left);
+        tile_q8<T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
     } else if constexpr (sizeof(Block) == sizeof(block_q4_0x8)) {
-        tile_q4<T>(w, nb, act, n_act, y, y_stride, rows_left);
+        tile_q4<T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
     } else {
-        tile_q4k<T>(w, nb, act, n_act, y, y_stride, rows_left);
+        tile_q4k<T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
     }
 }
 
 template <class Block, int T>
-void run_tokens(int tokens, const Block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y,
+void run_tokens(int tokens, const Block* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y,
                 int64_t y_stride, int64_t rows_left) {
     if constexpr (T == 1) {
-        run_tile<Block, 1>(w, nb, act, n_act, y, y_stride, rows_left);
+        run_tile<Block, 1>(w, stride, nb, act, n_act, y, y_stride, rows_left);
     } else if (tokens == T) {
-        run_tile<Block, T>(w, nb, act, n_act, y, y_stride, rows_left);
+        run_tile<Block, T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
     } else {
-        run_tokens<Block, T - 1>(tokens, w, nb, act, n_act, y, y_stride, rows_left);
+        run_tokens<Block, T - 1>(tokens, w, stride, nb, act, n_act, y, y_stride, rows_left);
     }
 }
 
@@ -203,10 +203,15 @@ void qgemm(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, i
            int64_t y_stride) {
     const auto* w = static_cast<const Block*>(wv);
     const int64_t nb = k / elems, n_act = k / qk8_act;
-    for (int64_t g = 0; g * 8 < n_rows; ++g) {
+    const int64_t groups = rows8_groups(n_rows);
+    for (int64_t g = 0; g < groups; ++g) {
+        // a group's blocks are every other block of its pair (rows8, core/dtype.h): the partner
+        // group, run next, finds the lines this one brought in in L1/L2
+        const Block* wg = w + rows8_group_first(g, nb, groups);
+        const int64_t stride = rows8_group_stride(g, groups);
         for (int64_t t = 0; t < n_tokens; t += 4) {
             const int nt = static_cast<int>(n_tokens - t < 4 ? n_tokens - t : 4);
-            run_tokens<Block, 4>(nt, w + g * nb, nb, act + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
+            run_tokens<Block, 4>(nt, wg, stride, nb, act + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
                                  n_rows - g * 8);
         }
     }

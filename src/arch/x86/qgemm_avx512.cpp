@@ -90,8 +90,9 @@ struct q4_0x8 {
 constexpr int64_t k_prefetch_blocks = 0;
 
 // G row groups (8 rows each, consecutive in memory) against T tokens, over all blocks of k.
+// Group g's block b is w[b * stride + g] (rows8 pairs: stride 2, G 2; a lone group: stride 1, G 1).
 template <class Q, int G, int T>
-void tile(const typename Q::block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+void tile(const typename Q::block* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
           int64_t rows_left) {
     __m512 acc[G][T];
     for (int g = 0; g < G; ++g)
@@ -102,11 +103,11 @@ void tile(const typename Q::block* w, int64_t nb, const block_q8_act* act, int64
         for (int g = 0; g < G; ++g) {
             if constexpr (T == 1 && k_prefetch_blocks > 0) {
                 // decode: ask for the lines k_prefetch_blocks blocks ahead in each group's stream
-                const char* ahead = reinterpret_cast<const char*>(&w[g * nb + b + k_prefetch_blocks]);
+                const char* ahead = reinterpret_cast<const char*>(&w[(b + k_prefetch_blocks) * stride + g]);
                 for (size_t o = 0; o < sizeof(typename Q::block); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
             }
-            Q::load(w[g * nb + b], wv[g]);
-            dw[g] = scales16(w[g * nb + b].d);
+            Q::load(w[b * stride + g], wv[g]);
+            dw[g] = scales16(w[b * stride + g].d);
         }
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
@@ -173,7 +174,7 @@ inline void q4k_scales_decode(const block_q4_kx8& b, q4k_scales& out) {
 // Sub-block pair p of a super-block: load L (chunks 2L, 2L + 1) has sub-block 2p in its low nibbles
 // and 2p + 1 in its high ones, each paired with chunk pair L of that sub-block's activation block.
 template <int G, int T>
-void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
+void tile_q4k(const block_q4_kx8* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
               int64_t rows_left) {
     __m512 acc[G][T];
     for (int g = 0; g < G; ++g)
@@ -181,14 +182,14 @@ void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_
     const __m512i m0f = _mm512_set1_epi8(0x0f);
     q4k_scales sc[G];
     for (int64_t b = 0; b < nb; ++b) {
-        for (int g = 0; g < G; ++g) q4k_scales_decode(w[g * nb + b], sc[g]);
+        for (int g = 0; g < G; ++g) q4k_scales_decode(w[b * stride + g], sc[g]);
         if constexpr (T == 1) {
             // One token (decode): stream the weights through once, nothing to keep for reuse, so
             // more groups fit in the registers (more independent loads in flight). Prefetch the next
             // super-block of each group (1152 bytes) while this one is computed.
             if constexpr (k_prefetch_blocks > 0) {
                 for (int g = 0; g < G; ++g) {
-                    const char* ahead = reinterpret_cast<const char*>(&w[g * nb + b + 1]);
+                    const char* ahead = reinterpret_cast<const char*>(&w[(b + 1) * stride + g]);
                     for (size_t o = 0; o < sizeof(block_q4_kx8); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
                 }
             }
@@ -202,7 +203,7 @@ void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_
                     const __m512i idx = chunk_index(l);
                     const __m512i xp0 = _mm512_permutexvar_epi32(idx, x0), xp1 = _mm512_permutexvar_epi32(idx, x1);
                     for (int g = 0; g < G; ++g) {
-                        const __m512i v = _mm512_loadu_si512(w[g * nb + b].qs + p * 256 + 64 * l);
+                        const __m512i v = _mm512_loadu_si512(w[b * stride + g].qs + p * 256 + 64 * l);
                         s0[g] = _mm512_dpbusd_epi32(s0[g], _mm512_and_si512(v, m0f), xp0);
                         s1[g] = _mm512_dpbusd_epi32(s1[g], _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f), xp1);
                     }
@@ -228,7 +229,7 @@ void tile_q4k(const block_q4_kx8* w, int64_t nb, const block_q8_act* act, int64_
         for (int p = 0; p < 4; ++p) {
             __m512i wl[G][4], wh[G][4];
             for (int g = 0; g < G; ++g) {
-                const uint8_t* qs = w[g * nb + b].qs + p * 256;
+                const uint8_t* qs = w[b * stride + g].qs + p * 256;
                 for (int l = 0; l < 4; ++l) {
                     const __m512i v = _mm512_loadu_si512(qs + 64 * l);
                     wl[g][l] = _mm512_and_si512(v, m0f);
@@ -321,20 +322,20 @@ inline void store_pair(float* y, __m512 acc, int64_t valid) {
     }
 }
 
-// Software prefetch of both weight streams k_pair_prefetch_bytes ahead. Several tokens make the
-// kernel compute-heavy enough that the hardware prefetcher alone lets the DRAM reads and the
-// arithmetic run one after the other instead of overlapping (docs/KERNELS.md).
-constexpr int64_t k_pair_prefetch_bytes = 2048;
+// Software prefetch k_pair_prefetch_bytes ahead of the pair's one stream (rows8 interleaves the two
+// groups' blocks, core/dtype.h). Several tokens make the kernel compute-heavy enough that the
+// hardware prefetcher alone lets the DRAM reads and the arithmetic run one after the other instead
+// of overlapping; 4 KiB measured best with the interleaved pairs (2 KiB: 1.1x slower; docs/KERNELS.md).
+constexpr int64_t k_pair_prefetch_bytes = 4096;
 
+// `at`: the current block of the pair's first group; the pair's blocks at this position span
+// stride blocks.
 template <class B>
-inline void pair_prefetch(const B* a, const B* b) {
+inline void pair_prefetch(const B* at, int64_t stride) {
     if constexpr (k_pair_prefetch_bytes > 0) {
-        const char* pa = reinterpret_cast<const char*>(a) + k_pair_prefetch_bytes;
-        const char* pb = reinterpret_cast<const char*>(b) + k_pair_prefetch_bytes;
-        for (size_t o = 0; o < sizeof(B); o += 64) {
-            _mm_prefetch(pa + o, _MM_HINT_T0);
-            _mm_prefetch(pb + o, _MM_HINT_T0);
-        }
+        const char* p = reinterpret_cast<const char*>(at) + k_pair_prefetch_bytes;
+        const size_t span = static_cast<size_t>(stride) * sizeof(B);
+        for (size_t o = 0; o < span; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
     }
 }
 
@@ -368,19 +369,21 @@ constexpr int pair_chains() {
     return T >= 8 ? k_chains_many : T >= 4 ? 2 : 4;
 }
 
-// Groups g (w0) and g + 1 (w1; the same as w0 when g is the last group, whose copy is not stored)
-// against T tokens.
+// Groups g (w0) and g + 1 (w1; the same as w0 when g is the lone last group, whose copy is not
+// stored) against T tokens; block b of each at [b * stride] (core/dtype.h, rows8_group_first).
 template <class Q, int T>
-void tile_pair(const typename Q::block* w0, const typename Q::block* w1, int64_t nb, const block_q8_act* act,
-               int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+void tile_pair(const typename Q::block* w0, const typename Q::block* w1, int64_t stride, int64_t nb,
+               const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
     constexpr int S = pair_chains<T>();
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        pair_prefetch(w0 + b, w1 + b);
+        pair_prefetch(w0 + b * stride, stride);
         __m512i wv[8];
-        pair_load(w0[b], w1[b], wv);
-        const __m512 dw = pair_scales(w0[b].d, w1[b].d);
+        const auto& b0 = w0[b * stride];
+        const auto& b1 = w1[b * stride];
+        pair_load(b0, b1, wv);
+        const __m512 dw = pair_scales(b0.d, b1.d);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             // S independent chains: vpdpbusd's latency, not its throughput, bounds one long chain
@@ -422,7 +425,7 @@ inline void q4k_pair_sub(const block_q4_kx8& b0, const block_q4_kx8& b1, const q
 // 256 bytes of pair p = j / 2; the scales of both groups are regrouped into 16-lane vectors once
 // per super-block.
 template <int T>
-void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, const block_q8_act* act,
+void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t stride, int64_t nb, const block_q8_act* act,
                    const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
     constexpr int S = pair_chains<T>();
     __m512 acc[T];
@@ -430,9 +433,11 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, c
     const __m512i m0f = _mm512_set1_epi8(0x0f);
     q4k_scales s0, s1;
     for (int64_t b = 0; b < nb; ++b) {
-        pair_prefetch(w0 + b, w1 + b);
-        q4k_scales_decode(w0[b], s0);
-        q4k_scales_decode(w1[b], s1);
+        pair_prefetch(w0 + b * stride, stride);
+        const block_q4_kx8& b0 = w0[b * stride];
+        const block_q4_kx8& b1 = w1[b * stride];
+        q4k_scales_decode(b0, s0);
+        q4k_scales_decode(b1, s1);
         if constexpr (T <= 4) {
             // Few tokens: both nibbles of a pair's 256 bytes per group at once (16 weight vectors),
             // so each byte is loaded and unpacked once and the two sub-blocks give two chains.
@@ -444,7 +449,7 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, c
                 const __m512 dmn0 = _mm512_shuffle_f32x4(m0, m1, 0x44), dmn1 = _mm512_shuffle_f32x4(m0, m1, 0xee);
                 __m512i wl[8], wh[8];
                 for (int c = 0; c < 8; ++c) {
-                    const __m512i v = pair_chunk(w0[b].qs + p * 256 + 32 * c, w1[b].qs + p * 256 + 32 * c);
+                    const __m512i v = pair_chunk(b0.qs + p * 256 + 32 * c, b1.qs + p * 256 + 32 * c);
                     wl[c] = _mm512_and_si512(v, m0f);
                     wh[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
                 }
@@ -468,34 +473,35 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t nb, c
             continue;
         }
         for (int p = 0; p < 4; ++p) {
-            q4k_pair_sub<T, S, false>(w0[b], w1[b], s0, s1, p, act + b * 8 + 2 * p, ds + b * 8 + 2 * p, n_act, acc);
-            q4k_pair_sub<T, S, true>(w0[b], w1[b], s0, s1, p, act + b * 8 + 2 * p + 1, ds + b * 8 + 2 * p + 1, n_act, acc);
+            q4k_pair_sub<T, S, false>(b0, b1, s0, s1, p, act + b * 8 + 2 * p, ds + b * 8 + 2 * p, n_act, acc);
+            q4k_pair_sub<T, S, true>(b0, b1, s0, s1, p, act + b * 8 + 2 * p + 1, ds + b * 8 + 2 * p + 1, n_act, acc);
         }
     }
     for (int t = 0; t < T; ++t) store_pair(y + t * y_stride, acc[t], rows_left);
 }
 
 template <class Q, int T>
-void run_pair_tile(const typename Q::block* w0, const typename Q::block* w1, int64_t nb, const block_q8_act* act,
-                   const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+void run_pair_tile(const typename Q::block* w0, const typename Q::block* w1, int64_t stride, int64_t nb,
+                   const block_q8_act* act, const float* ds, int64_t n_act, float* y, int64_t y_stride,
+                   int64_t rows_left) {
     if constexpr (Q::k_quant) {
-        tile_pair_q4k<T>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+        tile_pair_q4k<T>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     } else {
-        tile_pair<Q, T>(w0, w1, nb, act, n_act, y, y_stride, rows_left);
+        tile_pair<Q, T>(w0, w1, stride, nb, act, n_act, y, y_stride, rows_left);
     }
 }
 
 // A run-time token count in [1, T].
 template <class Q, int T>
-void run_pair_tokens(int tokens, const typename Q::block* w0, const typename Q::block* w1, int64_t nb,
+void run_pair_tokens(int tokens, const typename Q::block* w0, const typename Q::block* w1, int64_t stride, int64_t nb,
                      const block_q8_act* act, const float* ds, int64_t n_act, float* y, int64_t y_stride,
                      int64_t rows_left) {
     if constexpr (T == 1) {
-        run_pair_tile<Q, 1>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+        run_pair_tile<Q, 1>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     } else if (tokens == T) {
-        run_pair_tile<Q, T>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+        run_pair_tile<Q, T>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     } else {
-        run_pair_tokens<Q, T - 1>(tokens, w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+        run_pair_tokens<Q, T - 1>(tokens, w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     }
 }
 
@@ -504,7 +510,7 @@ void run_pair_tokens(int tokens, const typename Q::block* w0, const typename Q::
 template <class Q, int MT>
 void qgemm_pairs(const typename Q::block* w, int64_t n_rows, int64_t nb, const block_q8_act* act, int64_t n_tokens,
                  int64_t n_act, float* y, int64_t y_stride) {
-    const int64_t groups = (n_rows + 7) / 8;
+    const int64_t groups = rows8_groups(n_rows);
     const int64_t n_tiles = (n_tokens + MT - 1) / MT;
     // q4_k's min correction needs d * sum(x) of every activation block in every row pair: computed
     // once per call here instead of a conversion, a multiply and a broadcast in each pair.
@@ -517,12 +523,14 @@ void qgemm_pairs(const typename Q::block* w, int64_t n_rows, int64_t nb, const b
         ds = ds_storage.data();
     }
     for (int64_t g = 0; g < groups; g += 2) {
-        const auto* w0 = w + g * nb;
-        const auto* w1 = g + 1 < groups ? w0 + nb : w0;
+        const auto* w0 = w + rows8_group_first(g, nb, groups);
+        const int64_t stride = rows8_group_stride(g, groups);
+        const auto* w1 = stride == 2 ? w0 + 1 : w0;
         for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
             const int64_t nt = (n_tokens - t) / (n_tiles - i) + ((n_tokens - t) % (n_tiles - i) ? 1 : 0);
-            run_pair_tokens<Q, MT>(static_cast<int>(nt), w0, w1, nb, act + t * n_act, ds ? ds + t * n_act : nullptr, n_act,
-                                   y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+            run_pair_tokens<Q, MT>(static_cast<int>(nt), w0, w1, stride, nb, act + t * n_act,
+                                   ds ? ds + t * n_act : nullptr, n_act, y + t * y_stride + g * 8, y_stride,
+                                   n_rows - g * 8);
             t += nt;
         }
     }
@@ -530,9 +538,7 @@ void qgemm_pairs(const typename Q::block* w, int64_t n_rows, int64_t nb, const b
 
 // ---- drivers: tiles over the whole [rows, tokens] range ----
 
-// Several tokens run the pair tiles above, up to k_pair_tokens per weight pass (docs/KERNELS.md:
-// measured against the 8-row tiles of qgemm below, which stay reachable by setting this false).
-constexpr bool k_pair_tiles = true;
+// Several tokens run the pair tiles above, up to k_pair_tokens per weight pass (docs/KERNELS.md).
 constexpr int k_pair_tokens = 16;
 
 struct q4_kx8_tag {
@@ -541,62 +547,36 @@ struct q4_kx8_tag {
     static constexpr bool k_quant = true;
 };
 
-template <class Q, int G, int T>
-void run_tile(const typename Q::block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y,
-              int64_t y_stride, int64_t rows_left) {
+template <class Q, int G>
+void run_decode_tile(const typename Q::block* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act,
+                     float* y, int64_t rows_left) {
     if constexpr (Q::k_quant) {
-        tile_q4k<G, T>(w, nb, act, n_act, y, y_stride, rows_left);
+        tile_q4k<G, 1>(w, stride, nb, act, n_act, y, 0, rows_left);
     } else {
-        tile<Q, G, T>(w, nb, act, n_act, y, y_stride, rows_left);
+        tile<Q, G, 1>(w, stride, nb, act, n_act, y, 0, rows_left);
     }
 }
 
-// A run-time token count tokens in [1, T].
-template <class Q, int G, int T>
-void run_tokens(int tokens, const typename Q::block* w, int64_t nb, const block_q8_act* act, int64_t n_act, float* y,
-                int64_t y_stride, int64_t rows_left) {
-    if constexpr (T == 1) {
-        run_tile<Q, G, 1>(w, nb, act, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        run_tile<Q, G, T>(w, nb, act, n_act, y, y_stride, rows_left);
-    } else {
-        run_tokens<Q, G, T - 1>(tokens, w, nb, act, n_act, y, y_stride, rows_left);
-    }
-}
-
-// One token (decode): MV groups at a time (MV streams through memory; 1 measured best).
-// Several tokens: MG groups x MT tokens per tile; a group's weights stay in L1 across the tiles.
-// Tile shapes measured on Zen 5 (docs/KERNELS.md): q4_0 3 x 3, q8_0 2 x 4 (3 x 3 spills), q4_k 2 x 3.
-template <class Q, int MV, int MG, int MT>
+// One token (decode): both groups of a pair per tile, which in rows8 is one sequential stream.
+// Several tokens: the pair tiles.
+template <class Q>
 void qgemm(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
            int64_t y_stride) {
     const auto* w = static_cast<const typename Q::block*>(wv);
     const int64_t nb = k / Q::elems, n_act = k / qk8_act;
-    const int64_t groups = (n_rows + 7) / 8;
-    int64_t g = 0;
+    const int64_t groups = rows8_groups(n_rows);
     if (n_tokens == 1) {
-        for (; g + MV <= groups; g += MV) run_tile<Q, MV, 1>(w + g * nb, nb, act, n_act, y + g * 8, y_stride, n_rows - g * 8);
-        for (; g < groups; ++g) run_tile<Q, 1, 1>(w + g * nb, nb, act, n_act, y + g * 8, y_stride, n_rows - g * 8);
+        for (int64_t g = 0; g < groups; g += 2) {
+            const auto* wg = w + rows8_group_first(g, nb, groups);
+            if (rows8_group_stride(g, groups) == 2) {
+                run_decode_tile<Q, 2>(wg, 2, nb, act, n_act, y + g * 8, n_rows - g * 8);
+            } else {
+                run_decode_tile<Q, 1>(wg, 1, nb, act, n_act, y + g * 8, n_rows - g * 8);
+            }
+        }
         return;
     }
-    if (k_pair_tiles) {
-        qgemm_pairs<Q, k_pair_tokens>(w, n_rows, nb, act, n_tokens, n_act, y, y_stride);
-        return;
-    }
-    for (; g + MG <= groups; g += MG) {
-        for (int64_t t = 0; t < n_tokens; t += MT) {
-            const int nt = static_cast<int>(n_tokens - t < MT ? n_tokens - t : MT);
-            run_tokens<Q, MG, MT>(nt, w + g * nb, nb, act + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
-                                  n_rows - g * 8);
-        }
-    }
-    for (; g < groups; ++g) {
-        for (int64_t t = 0; t < n_tokens; t += MT) {
-            const int nt = static_cast<int>(n_tokens - t < MT ? n_tokens - t : MT);
-            run_tokens<Q, 1, MT>(nt, w + g * nb, nb, act + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
-                                 n_rows - g * 8);
-        }
-    }
+    qgemm_pairs<Q, k_pair_tokens>(w, n_rows, nb, act, n_tokens, n_act, y, y_stride);
 }
 
 }  // namespace
@@ -627,17 +607,17 @@ void quantize_act_avx512(const float* x, int64_t k, block_q8_act* out) {
 
 void qgemm_q8_0x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                          int64_t y_stride) {
-    qgemm<q8_0x8, 1, 2, 4>(w, n_rows, k, act, n_tokens, y, y_stride);
+    qgemm<q8_0x8>(w, n_rows, k, act, n_tokens, y, y_stride);
 }
 
 void qgemm_q4_0x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                          int64_t y_stride) {
-    qgemm<q4_0x8, 1, 3, 3>(w, n_rows, k, act, n_tokens, y, y_stride);
+    qgemm<q4_0x8>(w, n_rows, k, act, n_tokens, y, y_stride);
 }
 
 void qgemm_q4_kx8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                          int64_t y_stride) {
-    qgemm<q4_kx8_tag, 1, 2, 3>(w, n_rows, k, act, n_tokens, y, y_stride);
+    qgemm<q4_kx8_tag>(w, n_rows, k, act, n_tokens, y, y_stride);
 }
 
 }  // namespace kiln

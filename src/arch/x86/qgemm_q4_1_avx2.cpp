@@ -33,20 +33,20 @@ constexpr int64_t k_q41_prefetch_bytes = 2048;
 // One 8-row group against T tokens. Chunk c (0..3): low nibbles pair with activation chunk c, high
 // nibbles with chunk 4 + c. ds: dx sum(x) of each activation block (laid out as act).
 template <int T>
-void q41_tile(const block_q4_1x8* w, int64_t nb, const block_q8_act* act, const float* ds, int64_t n_act, float* y,
+void q41_tile(const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_act* act, const float* ds, int64_t n_act, float* y,
               int64_t y_stride, int64_t rows_left) {
     __m256 acc[T], acc_m[T];
     for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; ++b) {
         if constexpr (T > 1) {
-            const char* p = reinterpret_cast<const char*>(w + b) + k_q41_prefetch_bytes;
+            const char* p = reinterpret_cast<const char*>(w + b * stride) + k_q41_prefetch_bytes;
             for (size_t o = 0; o < sizeof(block_q4_1x8); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
         }
         __m256i p16[T];
         for (int t = 0; t < T; ++t) p16[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
-            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b].qs + 32 * c));
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w[b * stride].qs + 32 * c));
             const __m256i lo = _mm256_and_si256(v, m0f), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f);
             for (int t = 0; t < T; ++t) {
                 const int8_t* xq = act[t * n_act + b].qs;
@@ -54,7 +54,7 @@ void q41_tile(const block_q4_1x8* w, int64_t nb, const block_q8_act* act, const 
                 p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(hi, q41_bcast_chunk(xq + 16 + 4 * c)));
             }
         }
-        const __m256 dw = q41_f16x8(w[b].d), mw = q41_f16x8(w[b].m);
+        const __m256 dw = q41_f16x8(w[b * stride].d), mw = q41_f16x8(w[b * stride].m);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             const __m256i s = _mm256_madd_epi16(p16[t], ones);
@@ -77,14 +77,14 @@ void q41_tile(const block_q4_1x8* w, int64_t nb, const block_q8_act* act, const 
 
 // A run-time token count in [1, T].
 template <int T>
-void q41_tokens(int tokens, const block_q4_1x8* w, int64_t nb, const block_q8_act* act, const float* ds, int64_t n_act,
+void q41_tokens(int tokens, const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_act* act, const float* ds, int64_t n_act,
                 float* y, int64_t y_stride, int64_t rows_left) {
     if constexpr (T == 1) {
-        q41_tile<1>(w, nb, act, ds, n_act, y, y_stride, rows_left);
+        q41_tile<1>(w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     } else if (tokens == T) {
-        q41_tile<T>(w, nb, act, ds, n_act, y, y_stride, rows_left);
+        q41_tile<T>(w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     } else {
-        q41_tokens<T - 1>(tokens, w, nb, act, ds, n_act, y, y_stride, rows_left);
+        q41_tokens<T - 1>(tokens, w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     }
 }
 
@@ -101,10 +101,13 @@ void qgemm_q4_1x8_avx2(const void* wv, int64_t n_rows, int64_t k, const block_q8
     if (ds_storage.size() < n_ds) ds_storage.resize(n_ds);
     float* const ds = ds_storage.data();
     for (size_t i = 0; i < n_ds; ++i) ds[i] = act[i].d * static_cast<float>(act[i].sum);
-    for (int64_t g = 0; g * 8 < n_rows; ++g) {
+    const int64_t groups = rows8_groups(n_rows);
+    for (int64_t g = 0; g < groups; ++g) {
+        const block_q4_1x8* wg = w + rows8_group_first(g, nb, groups);  // rows8 pairs: core/dtype.h
+        const int64_t stride = rows8_group_stride(g, groups);
         for (int64_t t = 0; t < n_tokens; t += 4) {
             const int nt = static_cast<int>(n_tokens - t < 4 ? n_tokens - t : 4);
-            q41_tokens<4>(nt, w + g * nb, nb, act + t * n_act, ds + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
+            q41_tokens<4>(nt, wg, stride, nb, act + t * n_act, ds + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
                           n_rows - g * 8);
         }
     }

@@ -42,12 +42,13 @@ inline __m512 q41_f16x8_pair(const uint16_t* a, const uint16_t* b) {
 
 // ---- one token ----
 
-void q41_decode_group(const block_q4_1x8* w, int64_t nb, const block_q8_act* act, float* y, int64_t valid) {
+// Group blocks at w[b * stride] (rows8 pairs interleave two groups: core/dtype.h).
+void q41_decode_group(const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_act* act, float* y, int64_t valid) {
     const __m512i m0f = _mm512_set1_epi8(0x0f);
     const __m512i i0 = q41_chunk_index(0), i1 = q41_chunk_index(1), i2 = q41_chunk_index(2), i3 = q41_chunk_index(3);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        const block_q4_1x8& blk = w[b];
+        const block_q4_1x8& blk = w[b * stride];
         const block_q8_act& a = act[b];
         const __m512i l0 = _mm512_loadu_si512(blk.qs), l1 = _mm512_loadu_si512(blk.qs + 64);
         const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
@@ -86,8 +87,8 @@ inline __m512i q41_dpbusd_bcast(__m512i s, __m512i w, const int8_t* qs) {
 #endif
 }
 
-// Software prefetch of both weight streams this far ahead (the value q4_0's pair tiles use).
-constexpr int64_t k_q41_prefetch_bytes = 2048;
+// Software prefetch of the pair's weight stream this far ahead (the value q4_0's pair tiles use).
+constexpr int64_t k_q41_prefetch_bytes = 4096;
 
 // Groups g (w0) and g + 1 (w1; the same as w0 when g is the last group, whose copy is not stored)
 // against T tokens. Weight vector c (0..3) is rows8 chunk c's low nibbles (activation chunk c),
@@ -95,28 +96,27 @@ constexpr int64_t k_q41_prefetch_bytes = 2048;
 // ds: dx sum(x) of each activation block (laid out as act), so the minimum's FMA takes its broadcast
 // straight from memory.
 template <int T>
-void q41_tile_pair(const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t nb, const block_q8_act* act, const float* ds,
-                   int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+void q41_tile_pair(const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t stride, int64_t nb, const block_q8_act* act,
+                   const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
     constexpr int S = T >= 4 ? 2 : 4;  // independent vpdpbusd chains per token
     const __m512i m0f = _mm512_set1_epi8(0x0f);
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        const char* pa = reinterpret_cast<const char*>(w0 + b) + k_q41_prefetch_bytes;
-        const char* pb = reinterpret_cast<const char*>(w1 + b) + k_q41_prefetch_bytes;
-        for (size_t o = 0; o < sizeof(block_q4_1x8); o += 64) {
-            _mm_prefetch(pa + o, _MM_HINT_T0);
-            _mm_prefetch(pb + o, _MM_HINT_T0);
-        }
+        // one stream: the pair's blocks alternate in rows8
+        const char* pa = reinterpret_cast<const char*>(w0 + b * stride) + k_q41_prefetch_bytes;
+        for (size_t o = 0; o < static_cast<size_t>(stride) * sizeof(block_q4_1x8); o += 64) _mm_prefetch(pa + o, _MM_HINT_T0);
+        const block_q4_1x8& b0 = w0[b * stride];
+        const block_q4_1x8& b1 = w1[b * stride];
         __m512i wv[8];
         for (int c = 0; c < 4; ++c) {
             const __m512i v = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w0[b].qs + 32 * c))),
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w1[b].qs + 32 * c)), 1);
+                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0.qs + 32 * c))),
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1.qs + 32 * c)), 1);
             wv[c] = _mm512_and_si512(v, m0f);
             wv[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
         }
-        const __m512 dw = q41_f16x8_pair(w0[b].d, w1[b].d), mw = q41_f16x8_pair(w0[b].m, w1[b].m);
+        const __m512 dw = q41_f16x8_pair(b0.d, b1.d), mw = q41_f16x8_pair(b0.m, b1.m);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             __m512i s[S];
@@ -140,14 +140,14 @@ void q41_tile_pair(const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t nb, c
 
 // A run-time token count in [1, T].
 template <int T>
-void q41_pair_tokens(int tokens, const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t nb, const block_q8_act* act,
+void q41_pair_tokens(int tokens, const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t stride, int64_t nb, const block_q8_act* act,
                      const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
     if constexpr (T == 1) {
-        q41_tile_pair<1>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+        q41_tile_pair<1>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     } else if (tokens == T) {
-        q41_tile_pair<T>(w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+        q41_tile_pair<T>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     } else {
-        q41_pair_tokens<T - 1>(tokens, w0, w1, nb, act, ds, n_act, y, y_stride, rows_left);
+        q41_pair_tokens<T - 1>(tokens, w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
     }
 }
 
@@ -159,9 +159,12 @@ void qgemm_q4_1x8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_
                          int64_t y_stride) {
     const auto* w = static_cast<const block_q4_1x8*>(wv);
     const int64_t nb = k / qk4_1, n_act = k / qk8_act;
-    const int64_t groups = (n_rows + 7) / 8;
+    const int64_t groups = rows8_groups(n_rows);
     if (n_tokens == 1) {
-        for (int64_t g = 0; g < groups; ++g) q41_decode_group(w + g * nb, nb, act, y + g * 8, n_rows - g * 8);
+        for (int64_t g = 0; g < groups; ++g) {
+            q41_decode_group(w + rows8_group_first(g, nb, groups), rows8_group_stride(g, groups), nb, act, y + g * 8,
+                             n_rows - g * 8);
+        }
         return;
     }
     // Token tiles of at most 16, the last split evenly (20 tokens: 10 + 10) so every tile amortizes
@@ -174,11 +177,12 @@ void qgemm_q4_1x8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_
     float* const ds = ds_storage.data();
     for (size_t i = 0; i < n_ds; ++i) ds[i] = act[i].d * static_cast<float>(act[i].sum);
     for (int64_t g = 0; g < groups; g += 2) {
-        const block_q4_1x8* w0 = w + g * nb;
-        const block_q4_1x8* w1 = g + 1 < groups ? w0 + nb : w0;
+        const block_q4_1x8* w0 = w + rows8_group_first(g, nb, groups);
+        const int64_t stride = rows8_group_stride(g, groups);
+        const block_q4_1x8* w1 = stride == 2 ? w0 + 1 : w0;
         for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
             const int64_t nt = (n_tokens - t + (n_tiles - i) - 1) / (n_tiles - i);
-            q41_pair_tokens<k_q41_pair_tokens>(static_cast<int>(nt), w0, w1, nb, act + t * n_act, ds + t * n_act, n_act,
+            q41_pair_tokens<k_q41_pair_tokens>(static_cast<int>(nt), w0, w1, stride, nb, act + t * n_act, ds + t * n_act, n_act,
                                                y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
             t += nt;
         }

@@ -1,0 +1,264 @@
+// AVX-512 VNNI kernels of q6_k in the rows8 layout (block_q6_kx8; docs/KERNELS.md).
+//
+// A weight's code u = q + 32 (0..63) is rebuilt from its 4-bit plane (the q4_kx8 nibbles) and its
+// 2-bit plane (shifted into bits 4-5), then vpdpbusd multiplies the unsigned codes by the signed
+// int8 activations. Each activation block of 32 covers two sub-blocks of 16 (chunks 0-3 and 4-7)
+// with their own int8 scales, so per row and activation block
+//   I = sc_a (sum_a(u x) - 32 S_a) + sc_b (sum_b(u x) - 32 S_b),  S_a, S_b: the halves' sums of x,
+// exact in int32 (|I| < 2^26), then one conversion and one FMA: acc += f32(I) (d dx). -32 S_a and
+// -32 S_b depend on the token alone: computed once per call. The int32 I and that f32 step are the
+// same in the decode tile and the pair tiles, so a token gets the same bits alone as in a batch.
+//   one token (decode): one 8-row group per pass, a 64-byte load is chunks c and c + 1 of the 8 rows
+//     (lanes 0-7 and 8-15), the token's 32 bytes permuted to match.
+//   several tokens: two groups per vector (group g in lanes 0-7, g + 1 in lanes 8-15), the
+//     activation chunk broadcast from memory into vpdpbusd, up to 16 tokens per pass.
+#include "arch/x86/x86_intrinsics.h"
+
+#include <cstdint>
+#include <vector>
+
+#include "arch/x86/qgemm_x86.h"
+#include "core/dtype.h"
+
+namespace kiln {
+
+namespace {
+
+// -32 S_a and -32 S_b of every activation block (2 per block, laid out as act).
+const int32_t* q6k_half_bias(const block_q8_act* act, int64_t n) {
+    thread_local std::vector<int32_t> storage;
+    if (storage.size() < static_cast<size_t>(2 * n)) storage.resize(static_cast<size_t>(2 * n));
+    for (int64_t i = 0; i < n; ++i) {
+        int32_t sa = 0;
+        for (int j = 0; j < 16; ++j) sa += act[i].qs[j];
+        storage[2 * i] = -32 * sa;
+        storage[2 * i + 1] = -32 * (act[i].sum - sa);
+    }
+    return storage.data();
+}
+
+// Bits 2i..2i+1 of each byte of v moved to bits 4-5 (the rest cleared).
+template <int I>
+inline __m512i q6k_high_bits(__m512i v) {
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    if constexpr (I == 0) return _mm512_and_si512(_mm512_slli_epi16(v, 4), m30);
+    if constexpr (I == 1) return _mm512_and_si512(_mm512_slli_epi16(v, 2), m30);
+    if constexpr (I == 2) return _mm512_and_si512(v, m30);
+    return _mm512_and_si512(_mm512_srli_epi16(v, 2), m30);
+}
+
+// The codes of activation block AB from a 4-bit-plane vector l4 and a 2-bit-plane vector h2 that
+// cover the same chunks.
+template <int AB>
+inline __m512i q6k_codes(__m512i l4, __m512i h2) {
+    const __m512i m0f = _mm512_set1_epi8(0x0f);
+    const __m512i lo = _mm512_and_si512(AB % 2 ? _mm512_srli_epi16(l4, 4) : l4, m0f);
+    return _mm512_or_si512(lo, q6k_high_bits<AB % 4>(h2));
+}
+
+// 8 fp16 values as 16 floats, the 8 repeated in both halves.
+inline __m512 q6k_f16x8_twice(const uint16_t* d) {
+    return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
+}
+
+// ---- one token ----
+
+template <int AB>
+inline void q6k_decode_act_block(const block_q6_kx8& blk, const block_q8_act& a, const int32_t* bias, __m512 dw,
+                                 __m512& acc) {
+    const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
+    const __m512i lane_hi = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    // chunks 0-3 (sub-block 2 AB) into sa, 4-7 (2 AB + 1) into sb; the bias once, in the low half
+    __m512i sa = _mm512_maskz_set1_epi32(0x00ff, bias[0]), sb = _mm512_maskz_set1_epi32(0x00ff, bias[1]);
+    for (int l = 0; l < 4; ++l) {
+        const __m512i l4 = _mm512_loadu_si512(blk.ql + (AB / 2) * 256 + 64 * l);
+        const __m512i h2 = _mm512_loadu_si512(blk.qh + (AB / 4) * 256 + 64 * l);
+        const __m512i xp = _mm512_permutexvar_epi32(_mm512_add_epi32(lane_hi, _mm512_set1_epi32(2 * l)), x);
+        if (l < 2) {
+            sa = _mm512_dpbusd_epi32(sa, q6k_codes<AB>(l4, h2), xp);
+        } else {
+            sb = _mm512_dpbusd_epi32(sb, q6k_codes<AB>(l4, h2), xp);
+        }
+    }
+    // lanes 0-7: sub-block a of rows 0..7, lanes 8-15: sub-block b
+    const __m512i t = _mm512_add_epi32(_mm512_shuffle_i64x2(sa, sb, 0x44), _mm512_shuffle_i64x2(sa, sb, 0xee));
+    const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales + 16 * AB)));
+    const __m512i p = _mm512_mullo_epi32(t, sc);
+    const __m512i whole = _mm512_add_epi32(p, _mm512_shuffle_i64x2(p, p, 0x4e));
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(whole), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc);
+}
+
+// Group blocks at w[b * stride] (rows8 pairs interleave two groups: core/dtype.h).
+void q6k_decode_group(const block_q6_kx8* w, int64_t stride, int64_t nb, const block_q8_act* act, const int32_t* bias,
+                      float* y, int64_t valid) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const block_q6_kx8& blk = w[b * stride];
+        const __m512 dw = q6k_f16x8_twice(blk.d);
+        const block_q8_act* a = act + b * 8;
+        const int32_t* bs = bias + b * 16;
+        q6k_decode_act_block<0>(blk, a[0], bs + 0, dw, acc);
+        q6k_decode_act_block<1>(blk, a[1], bs + 2, dw, acc);
+        q6k_decode_act_block<2>(blk, a[2], bs + 4, dw, acc);
+        q6k_decode_act_block<3>(blk, a[3], bs + 6, dw, acc);
+        q6k_decode_act_block<4>(blk, a[4], bs + 8, dw, acc);
+        q6k_decode_act_block<5>(blk, a[5], bs + 10, dw, acc);
+        q6k_decode_act_block<6>(blk, a[6], bs + 12, dw, acc);
+        q6k_decode_act_block<7>(blk, a[7], bs + 14, dw, acc);
+    }
+    const __m256 v = _mm512_castps512_ps256(acc);
+    if (valid >= 8) {
+        _mm256_storeu_ps(y, v);
+    } else if (valid > 0) {
+        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
+    }
+}
+
+// ---- several tokens: group pairs ----
+
+// s += dot(w, the 4 activation bytes at qs in every lane), the broadcast embedded in vpdpbusd
+// ({1to16}): GCC does not fold _mm512_set1_epi32 of a load into it.
+inline __m512i q6k_dpbusd_bcast(__m512i s, __m512i w, const int8_t* qs) {
+#if defined(__GNUC__)
+    __asm__("vpdpbusd %[x]%{1to16%}, %[w], %[s]" : [s] "+v"(s) : [w] "v"(w), [x] "m"(*reinterpret_cast<const int32_t*>(qs)));
+    return s;
+#else
+    int32_t v;
+    __builtin_memcpy(&v, qs, 4);
+    return _mm512_dpbusd_epi32(s, w, _mm512_set1_epi32(v));
+#endif
+}
+
+// 32 bytes of group 0 (lanes 0-7) and of group 1 (lanes 8-15).
+inline __m512i q6k_pair_chunk(const uint8_t* a, const uint8_t* b) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
+                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
+}
+
+// 8 int8 scales of group 0 and 8 of group 1 as 16 int32.
+inline __m512i q6k_pair_scales(const int8_t* a, const int8_t* b) {
+    const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)),
+                                         _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b)));
+    return _mm512_cvtepi8_epi32(v);
+}
+
+// Software prefetch of the pair's weight stream this far ahead (q4_1's distance).
+constexpr int64_t k_q6k_prefetch_bytes = 4096;
+
+// Activation block AB of a super-block pair against T tokens.
+template <int T, int AB>
+inline void q6k_pair_act_block(const block_q6_kx8& b0, const block_q6_kx8& b1, const block_q8_act* act,
+                               const int32_t* bias, int64_t n_act, __m512 dw, __m512* acc) {
+    __m512i wv[8];
+    for (int c = 0; c < 8; ++c) {
+        const __m512i l4 = q6k_pair_chunk(b0.ql + (AB / 2) * 256 + 32 * c, b1.ql + (AB / 2) * 256 + 32 * c);
+        const __m512i h2 = q6k_pair_chunk(b0.qh + (AB / 4) * 256 + 32 * c, b1.qh + (AB / 4) * 256 + 32 * c);
+        wv[c] = q6k_codes<AB>(l4, h2);
+    }
+    const __m512i sca = q6k_pair_scales(b0.scales + 16 * AB, b1.scales + 16 * AB);
+    const __m512i scb = q6k_pair_scales(b0.scales + 16 * AB + 8, b1.scales + 16 * AB + 8);
+    for (int t = 0; t < T; ++t) {
+        const block_q8_act& x = act[t * n_act];
+        const int32_t* bs = bias + 2 * t * n_act;
+        // two chains per sub-block: the integer sums are the same whatever the split
+        __m512i sa0 = _mm512_set1_epi32(bs[0]), sa1 = _mm512_setzero_si512();
+        __m512i sb0 = _mm512_set1_epi32(bs[1]), sb1 = _mm512_setzero_si512();
+        sa0 = q6k_dpbusd_bcast(sa0, wv[0], x.qs);
+        sa1 = q6k_dpbusd_bcast(sa1, wv[1], x.qs + 4);
+        sb0 = q6k_dpbusd_bcast(sb0, wv[4], x.qs + 16);
+        sb1 = q6k_dpbusd_bcast(sb1, wv[5], x.qs + 20);
+        sa0 = q6k_dpbusd_bcast(sa0, wv[2], x.qs + 8);
+        sa1 = q6k_dpbusd_bcast(sa1, wv[3], x.qs + 12);
+        sb0 = q6k_dpbusd_bcast(sb0, wv[6], x.qs + 24);
+        sb1 = q6k_dpbusd_bcast(sb1, wv[7], x.qs + 28);
+        const __m512i i = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(sa0, sa1), sca),
+                                           _mm512_mullo_epi32(_mm512_add_epi32(sb0, sb1), scb));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
+    }
+}
+
+// Groups g (w0) and g + 1 (w1; the same as w0 when g is the last group, whose copy is not stored)
+// against T tokens; block b of each at [b * stride].
+template <int T>
+void q6k_tile_pair(const block_q6_kx8* w0, const block_q6_kx8* w1, int64_t stride, int64_t nb, const block_q8_act* act,
+                   const int32_t* bias, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
+    __m512 acc[T];
+    for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        // one stream: the pair's blocks alternate in rows8
+        const char* pa = reinterpret_cast<const char*>(w0 + b * stride) + k_q6k_prefetch_bytes;
+        for (size_t o = 0; o < static_cast<size_t>(stride) * sizeof(block_q6_kx8); o += 64) _mm_prefetch(pa + o, _MM_HINT_T0);
+        const block_q6_kx8& b0 = w0[b * stride];
+        const block_q6_kx8& b1 = w1[b * stride];
+        const __m256i h = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0.d))),
+            _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.d)), 1);
+        const __m512 dw = _mm512_cvtph_ps(h);
+        const block_q8_act* a = act + b * 8;
+        const int32_t* bs = bias + b * 16;
+        q6k_pair_act_block<T, 0>(b0, b1, a + 0, bs + 0, n_act, dw, acc);
+        q6k_pair_act_block<T, 1>(b0, b1, a + 1, bs + 2, n_act, dw, acc);
+        q6k_pair_act_block<T, 2>(b0, b1, a + 2, bs + 4, n_act, dw, acc);
+        q6k_pair_act_block<T, 3>(b0, b1, a + 3, bs + 6, n_act, dw, acc);
+        q6k_pair_act_block<T, 4>(b0, b1, a + 4, bs + 8, n_act, dw, acc);
+        q6k_pair_act_block<T, 5>(b0, b1, a + 5, bs + 10, n_act, dw, acc);
+        q6k_pair_act_block<T, 6>(b0, b1, a + 6, bs + 12, n_act, dw, acc);
+        q6k_pair_act_block<T, 7>(b0, b1, a + 7, bs + 14, n_act, dw, acc);
+    }
+    for (int t = 0; t < T; ++t) {
+        float* yt = y + t * y_stride;
+        if (rows_left >= 16) {
+            _mm512_storeu_ps(yt, acc[t]);
+        } else if (rows_left > 0) {
+            _mm512_mask_storeu_ps(yt, static_cast<__mmask16>((1u << rows_left) - 1), acc[t]);
+        }
+    }
+}
+
+// A run-time token count in [1, T].
+template <int T>
+void q6k_pair_tokens(int tokens, const block_q6_kx8* w0, const block_q6_kx8* w1, int64_t stride, int64_t nb,
+                     const block_q8_act* act, const int32_t* bias, int64_t n_act, float* y, int64_t y_stride,
+                     int64_t rows_left) {
+    if constexpr (T == 1) {
+        q6k_tile_pair<1>(w0, w1, stride, nb, act, bias, n_act, y, y_stride, rows_left);
+    } else if (tokens == T) {
+        q6k_tile_pair<T>(w0, w1, stride, nb, act, bias, n_act, y, y_stride, rows_left);
+    } else {
+        q6k_pair_tokens<T - 1>(tokens, w0, w1, stride, nb, act, bias, n_act, y, y_stride, rows_left);
+    }
+}
+
+constexpr int k_q6k_pair_tokens = 16;
+
+}  // namespace
+
+void qgemm_q6_kx8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                         int64_t y_stride) {
+    const auto* w = static_cast<const block_q6_kx8*>(wv);
+    const int64_t nb = k / qk_k, n_act = k / qk8_act;
+    const int64_t groups = rows8_groups(n_rows);
+    const int32_t* bias = q6k_half_bias(act, n_tokens * n_act);
+    if (n_tokens == 1) {
+        for (int64_t g = 0; g < groups; ++g) {
+            q6k_decode_group(w + rows8_group_first(g, nb, groups), rows8_group_stride(g, groups), nb, act, bias,
+                             y + g * 8, n_rows - g * 8);
+        }
+        return;
+    }
+    // Token tiles of at most 16, the last split evenly (20 tokens: 10 + 10).
+    const int64_t n_tiles = (n_tokens + k_q6k_pair_tokens - 1) / k_q6k_pair_tokens;
+    for (int64_t g = 0; g < groups; g += 2) {
+        const block_q6_kx8* w0 = w + rows8_group_first(g, nb, groups);
+        const int64_t stride = rows8_group_stride(g, groups);
+        const block_q6_kx8* w1 = stride == 2 ? w0 + 1 : w0;
+        for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
+            const int64_t nt = (n_tokens - t + (n_tiles - i) - 1) / (n_tiles - i);
+            q6k_pair_tokens<k_q6k_pair_tokens>(static_cast<int>(nt), w0, w1, stride, nb, act + t * n_act, bias + 2 * t * n_act,
+                                               n_act, y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+            t += nt;
+        }
+    }
+}
+
+}  // namespace kiln
