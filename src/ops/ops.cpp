@@ -209,24 +209,65 @@ void rms_norm(const float* x, const float* w, float* out, int64_t n_rows, int64_
 
 // The angles depend only on the token, so they are computed once per token (in double, exactly as
 // kiln::ref does) and applied to every head.
+namespace {
+
+// cos and sin of every (position, pair) angle of one rope call. A forward pass rotates q and k of
+// every layer at the same positions with the same parameters, so the table is kept (per calling
+// thread) and recomputed only when the positions or the parameters change: 2 of the 2 x n_layer
+// calls of a step compute it, the rest reuse it (and no call allocates once warm).
+struct rope_table {
+    int n_rot = 0;
+    float theta = 0.0f, freq_scale = 0.0f;
+    const float* freq_factors = nullptr;
+    std::vector<float> factors;  // a copy: the pointer alone may be reused for other values
+    std::vector<int32_t> pos;
+    std::vector<double> freq, cs;  // cs[t * 2 * n_pairs + 2 * i] = cos, + 1 = sin
+
+    bool matches(const int32_t* p, int64_t n, const rope_params& rp) const {
+        if (rp.n_rot != n_rot || rp.theta != theta || rp.freq_scale != freq_scale || rp.freq_factors != freq_factors) return false;
+        if (rp.freq_factors && !std::equal(factors.begin(), factors.end(), rp.freq_factors)) return false;
+        return static_cast<int64_t>(pos.size()) == n && std::equal(pos.begin(), pos.end(), p);
+    }
+};
+
+}  // namespace
+
 void rope(float* x, int64_t n_tokens, int n_heads, int head_dim, const int32_t* pos, const rope_params& p) {
     ops_check::rope(n_tokens, n_heads, head_dim, p);
     const int n_pairs = p.n_rot / 2;
-    std::vector<double> freq(static_cast<size_t>(n_pairs));
-    for (int i = 0; i < n_pairs; ++i) {
-        freq[i] = std::pow(static_cast<double>(p.theta), -2.0 * i / p.n_rot);
-        if (p.freq_factors) freq[i] /= p.freq_factors[i];
-    }
     const int nt = threads_for(n_tokens * n_heads * head_dim * 4);
-    std::vector<double> trig(static_cast<size_t>(std::max(nt, 1)) * 2 * n_pairs);
-    const bool interleaved = p.pairing == rope_pairing::interleaved;
-    parallel_for(n_tokens, nt, [&](int64_t t, int thread) {
-        double* cs = trig.data() + static_cast<size_t>(thread) * 2 * n_pairs;
-        for (int i = 0; i < n_pairs; ++i) {
-            const double angle = static_cast<double>(pos[t]) * p.freq_scale * freq[i];
-            cs[2 * i] = std::cos(angle);
-            cs[2 * i + 1] = std::sin(angle);
+    thread_local rope_table table;
+    if (!table.matches(pos, n_tokens, p)) {
+        if (table.n_rot != p.n_rot || table.theta != p.theta || table.freq_factors != p.freq_factors ||
+            (p.freq_factors && !std::equal(table.factors.begin(), table.factors.end(), p.freq_factors))) {
+            table.freq.resize(static_cast<size_t>(n_pairs));
+            for (int i = 0; i < n_pairs; ++i) {
+                table.freq[i] = std::pow(static_cast<double>(p.theta), -2.0 * i / p.n_rot);
+                if (p.freq_factors) table.freq[i] /= p.freq_factors[i];
+            }
+            table.factors.assign(p.freq_factors ? p.freq_factors : nullptr, p.freq_factors ? p.freq_factors + n_pairs : nullptr);
         }
+        table.n_rot = p.n_rot;
+        table.theta = p.theta;
+        table.freq_scale = p.freq_scale;
+        table.freq_factors = p.freq_factors;
+        table.pos.assign(pos, pos + n_tokens);
+        table.cs.resize(static_cast<size_t>(n_tokens) * 2 * n_pairs);
+        double* const cs_all = table.cs.data();
+        const double* const freq = table.freq.data();
+        parallel_for(n_tokens, threads_for(n_tokens * n_pairs * 64), [&](int64_t t, int) {
+            double* cs = cs_all + static_cast<size_t>(t) * 2 * n_pairs;
+            for (int i = 0; i < n_pairs; ++i) {
+                const double angle = static_cast<double>(pos[t]) * p.freq_scale * freq[i];
+                cs[2 * i] = std::cos(angle);
+                cs[2 * i + 1] = std::sin(angle);
+            }
+        });
+    }
+    const double* const cs_all = table.cs.data();
+    const bool interleaved = p.pairing == rope_pairing::interleaved;
+    parallel_for(n_tokens, nt, [&](int64_t t, int) {
+        const double* cs = cs_all + static_cast<size_t>(t) * 2 * n_pairs;
         for (int h = 0; h < n_heads; ++h) {
             float* v = x + (t * n_heads + h) * head_dim;
             for (int i = 0; i < n_pairs; ++i) {
