@@ -407,6 +407,60 @@ TEST_CASE("gguf: Q4_K tensors import losslessly, repack to rows8 and write back 
     CHECK(std::memcmp(bt->data, want.data(), 144 * 8) == 0);
 }
 
+TEST_CASE("gguf: Q6_K tensors import losslessly, decode as GGUF's layout says, repack and write back") {
+    gguf_builder b;
+    b.llama_hparams();
+    b.kv_u32("llama.vocab_size", 9);
+    b.tensor("token_embd.weight", 14, {512, 9}, 210 * 2 * 9);  // Q6_K: 210 bytes per 256 weights
+    // varied codes and scales; d = 1/8 in every block (an fp16 that is never inf or NaN)
+    const size_t at = b.data.size() - 210 * 2 * 9;
+    for (size_t i = 0; i < 210 * 2 * 9; ++i) {
+        b.data[at + i] = static_cast<char>(i % 210 == 208 ? 0x00 : i % 210 == 209 ? 0x30 : (i * 37 + 11) & 0xff);
+    }
+    const std::string path = kt::temp_dir() + "/q6_k.gguf";
+    write_file(path, b.bytes());
+    const source_model m = gguf_import(path);
+    const source_tensor* t = find_tensor(m, "token_embd.weight");
+    REQUIRE(t);
+    CHECK(t->type == dtype::q6_k);
+    CHECK(t->layout == tensor_layout::plain);
+    REQUIRE(t->n_bytes() == 210 * 2 * 9);
+    const auto* raw = static_cast<const uint8_t*>(t->data);
+    const std::vector<uint8_t> want(raw, raw + 210 * 2 * 9);
+    // element e of a block: ql (128 bytes) low 4 bits, qh (64) top 2, int8 scales (16), fp16 d
+    std::vector<float> row(512);
+    row_to_f32(dtype::q6_k, raw + 420, row.data(), 512);  // row 1
+    for (int e = 0; e < 512; ++e) {
+        const uint8_t* blk = raw + 420 + 210 * (e / 256);
+        const int i = e % 256, h = i / 128, quarter = (i % 128) / 32, l = i % 32;
+        const int lo = (blk[64 * h + 32 * (quarter % 2) + l] >> (quarter >= 2 ? 4 : 0)) & 15;
+        const int hi = (blk[128 + 32 * h + l] >> (2 * quarter)) & 3;
+        const int8_t sc = static_cast<int8_t>(blk[192 + i / 16]);
+        REQUIRE(row[e] == 0.125f * static_cast<float>(sc) * static_cast<float>((lo | hi << 4) - 32));
+    }
+
+    source_model packed = gguf_import(path);
+    recipe_pack(packed);
+    const source_tensor* p = find_tensor(packed, "token_embd.weight");
+    REQUIRE(p);
+    CHECK(p->layout == tensor_layout::rows8);
+    std::vector<uint8_t> pb(p->n_bytes()), r(420);
+    p->read_into(pb.data());
+    for (int64_t i = 0; i < 9; ++i) {
+        quant_unpack_row_rows8(dtype::q6_k, pb.data(), 9, 512, i, r.data());
+        CHECK(std::memcmp(r.data(), want.data() + i * 420, 420) == 0);
+    }
+
+    const std::string out = kt::temp_dir() + "/q6_k_back.gguf";
+    gguf_write_file(m, out);
+    const source_model back = gguf_import(out);
+    const source_tensor* bt = find_tensor(back, "token_embd.weight");
+    REQUIRE(bt);
+    CHECK(bt->type == dtype::q6_k);
+    REQUIRE(bt->n_bytes() == 210 * 2 * 9);
+    CHECK(std::memcmp(bt->data, want.data(), 210 * 2 * 9) == 0);
+}
+
 TEST_CASE("gguf: every value type, nested arrays") {
     gguf_builder b;
     using B = gguf_builder;

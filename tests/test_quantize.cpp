@@ -82,7 +82,9 @@ TEST_CASE("round trips stay within each type's error bound") {
     const auto y4 = round_trip(dtype::q4_0, x, k);
     const auto y4k = round_trip(dtype::q4_k, x, k);
     const auto y41 = round_trip(dtype::q4_1, x, k);
+    const auto y6k = round_trip(dtype::q6_k, x, k);
     CHECK(rel_rmse(x, y8) < 0.01);
+    CHECK(rel_rmse(x, y6k) < 0.03);
     CHECK(rel_rmse(x, y4) < 0.13);
     CHECK(rel_rmse(x, y4k) < 0.11);
     CHECK(rel_rmse(x, y41) < 0.10);
@@ -173,7 +175,7 @@ TEST_CASE("importance weighting lowers the weighted error") {
     auto g = gaussian(static_cast<size_t>(k), 4);
     std::vector<float> imp(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) imp[j] = std::exp(2.0f * g[j]);
-    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k}) {
+    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k, dtype::q6_k}) {
         const double plain = weighted_sse(x, round_trip(t, x, k), k, imp);
         const double weighted = weighted_sse(x, round_trip(t, x, k, imp.data()), k, imp);
         MESSAGE(std::string(dtype_name(t)) << ": weighted error without importance " << plain << ", with " << weighted);
@@ -183,7 +185,7 @@ TEST_CASE("importance weighting lowers the weighted error") {
 
 TEST_CASE("degenerate blocks: zeros, constants, one spike, non-finite importance, bad row length") {
     const int64_t k = 256;
-    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k}) {
+    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k, dtype::q6_k}) {
         CAPTURE(dtype_name(t));
         std::vector<float> zeros(k, 0.0f);
         for (float v : round_trip(t, zeros, k)) CHECK(v == 0.0f);
@@ -233,6 +235,38 @@ TEST_CASE("q4_k blocks follow GGUF's Q4_K layout") {
     const auto y1 = round_trip(dtype::q4_k, x, qk_k);
     const auto y2 = round_trip(dtype::q4_k, y1, qk_k);
     CHECK(rel_rmse(y1, y2) < 0.02);
+}
+
+TEST_CASE("q6_k: GGUF's Q6_K layout; the error is far below q4_k's and close to q8_0's") {
+    // A block built by hand from the layout's description: element e = 128h + 32i + l has its low 4
+    // bits in ql[64h + 32(i % 2) + l] (high nibble for i >= 2), its top 2 in bits 2i of qh[32h + l].
+    block_q6_k b{};
+    b.d = fp16_from_f32(0.125f);
+    int code[qk_k];
+    for (int e = 0; e < qk_k; ++e) code[e] = (e * 37 + 11) % 64;
+    for (int e = 0; e < qk_k; ++e) {
+        const int h = e / 128, i = (e % 128) / 32, l = e % 32;
+        b.ql[64 * h + 32 * (i % 2) + l] |= static_cast<uint8_t>((code[e] & 15) << (i >= 2 ? 4 : 0));
+        b.qh[32 * h + l] |= static_cast<uint8_t>((code[e] >> 4) << (2 * i));
+    }
+    for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(j * 17 - 128);
+    std::vector<float> y(qk_k), z(qk_k);
+    dequantize_row(dtype::q6_k, &b, y.data(), qk_k);
+    row_to_f32(dtype::q6_k, &b, z.data(), qk_k);
+    CHECK(y == z);
+    for (int e = 0; e < qk_k; ++e) CHECK(y[e] == 0.125f * static_cast<float>(b.scales[e / 16]) * static_cast<float>(code[e] - 32));
+    // the quantizer writes blocks this decoding reads back, and spends its 6.56 bits well
+    const int64_t k = 1024, rows = 32;
+    const auto x = gaussian(static_cast<size_t>(k * rows), 6);
+    const double e6 = weighted_sse(x, round_trip(dtype::q6_k, x, k), k, {});
+    const double e4 = weighted_sse(x, round_trip(dtype::q4_k, x, k), k, {});
+    const double e8 = weighted_sse(x, round_trip(dtype::q8_0, x, k), k, {});
+    MESSAGE("sse: q4_k " << e4 << ", q6_k " << e6 << ", q8_0 " << e8);
+    CHECK(e6 < 0.1 * e4);
+    CHECK(e6 < 20 * e8);
+    const auto y1 = round_trip(dtype::q6_k, x, k);
+    const auto y2 = round_trip(dtype::q6_k, y1, k);
+    CHECK(rel_rmse(y1, y2) < 0.01);
 }
 
 TEST_CASE("llama.cpp's Q8_0/Q4_0 blocks decode the same way; kiln's rounding loses less") {
@@ -307,12 +341,21 @@ TEST_CASE("recipe: output kept at q8_0 in q4 recipes, fallbacks for row lengths,
     CHECK(recipe_choose(o, small, false).type == dtype::q4_1);  // 64 = 2 x 32: q4_1, 5.0 bits per weight
     CHECK(recipe_choose(o, small, false).why.find("q4_1") != std::string::npos);
     CHECK(recipe_choose(o, down, false).type == dtype::f16);
+    o.scheme = quant_scheme::q6k;
+    CHECK(recipe_choose(o, wq, false).type == dtype::q6_k);
+    CHECK(recipe_choose(o, small, false).type == dtype::q8_0);  // 64 = 2 x 32: the next finer type
+    CHECK(recipe_choose(o, small, false).why.find("q8_0") != std::string::npos);
+    CHECK(recipe_choose(o, down, false).type == dtype::f16);
+    CHECK(recipe_choose(o, emb, true).type == dtype::q8_0);
     o.scheme = quant_scheme::q8;
     CHECK(recipe_choose(o, emb, true).type == dtype::q8_0);
 
     quant_scheme s;
     CHECK(quant_scheme_from_name("q4k", s));
     CHECK(s == quant_scheme::q4k);
+    CHECK(quant_scheme_from_name("q6_k", s));
+    CHECK(s == quant_scheme::q6k);
+    CHECK(std::string(quant_scheme_name(s)) == "q6k");
     CHECK(!quant_scheme_from_name("q3", s));
 
     // an already-quantized tensor: kept when the recipe wants its type, refused otherwise

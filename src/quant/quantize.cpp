@@ -446,9 +446,9 @@ float q6k_fit_sub(const float* x, const float* w) {
     if (vmax == 0.0f) return 0.0f;
     int q[k_sub6];
     float best_a = vmax / -32.0f, best_err = q6k_sub_codes(x, w, best_a, q);
-    for (int step = -8; step <= 8; ++step) {
+    for (int step = -4; step <= 4; ++step) {
         for (float base : {-32.0f, 31.0f}) {
-            const float a0 = vmax / (base + 0.125f * static_cast<float>(step) * (base < 0 ? -1.0f : 1.0f));
+            const float a0 = vmax / (base + 0.25f * static_cast<float>(step) * (base < 0 ? -1.0f : 1.0f));
             const float e0 = q6k_sub_codes(x, w, a0, q);
             if (e0 < best_err) {
                 best_err = e0;

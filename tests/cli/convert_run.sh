@@ -44,4 +44,15 @@ grep -q "^Once upon a time" "$TMP/a.txt" && echo "ok   text on stdout" || { echo
 expect_ok "run gguf directly" "$KILN" run -m "$M/stories260K.gguf" -p "The cat" -n 8 --temp 0
 grep -q "converted in memory" "$TMP/stderr" || { echo "FAIL no conversion note"; FAILS=$((FAILS+1)); }
 expect_ok "run --no-mmap" "$KILN" run -m "$TMP/l2c.kiln" --no-mmap -p "The cat" -n 8 --temp 0
+
+# q6_k (GGUF Q6_K) end to end: a GGUF file (plain Q6_K, repacked on load) and the KILN file (rows8)
+# of the same synthetic model generate the same tokens
+Q6=(synth --dim 256 --layers 2 --heads 4 --ffn 512 --vocab 300 --vocab-from synthetic --type q6_k)
+expect_ok "synth q6_k gguf" "$KILN" "${Q6[@]}" --gguf -o "$TMP/q6.gguf"
+expect_ok "synth q6_k kiln" "$KILN" "${Q6[@]}" -o "$TMP/q6.kiln"
+q6_ids() { "$KILN" run -m "$1" -p "a b c" -n 12 --temp 0 --json 2>/dev/null | sed -E 's/.*"generated_ids":\[([^]]*)\].*/\1/'; }
+q6_gguf=$(q6_ids "$TMP/q6.gguf")
+q6_kiln=$(q6_ids "$TMP/q6.kiln")
+if [ -n "$q6_kiln" ] && [ "$q6_gguf" = "$q6_kiln" ]; then echo "ok   q6_k gguf and kiln generate the same tokens ($q6_kiln)"
+else echo "FAIL q6_k gguf '$q6_gguf' vs kiln '$q6_kiln'"; FAILS=$((FAILS+1)); fi
 finish

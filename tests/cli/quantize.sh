@@ -47,6 +47,11 @@ cmp -s "$TMP/q4.kiln" "$TMP/q4k.kiln" && { echo "FAIL q4k is the same file as q4
 expect_ok "run q4k" "$KILN" run -m "$TMP/q4k.kiln" -p "Once upon a time" -n 16 --temp 0
 expect_ok "quantize q4k --calibrate" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4kc.kiln" --type q4k --calibrate "$TMP/calib.txt"
 cmp -s "$TMP/q4k.kiln" "$TMP/q4kc.kiln" && { echo "FAIL q4k calibration changed nothing"; FAILS=$((FAILS+1)); }
+# q6k on rows of 64 falls back to q8_0 (the next finer type) and says so; it runs
+expect_ok "quantize q6k" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q6k.kiln" --type q6k
+grep -q "and 28 more: row length 64 is not a multiple of 256: q8_0" "$TMP/stderr" || { echo "FAIL q6k fallback note"; cat "$TMP/stderr"; FAILS=$((FAILS+1)); }
+"$KILN" info "$TMP/q6k.kiln" | grep -Eq "blk.0.attn_q.weight +q8_0 +rows8" || { echo "FAIL q6k: attn_q not q8_0 rows8"; FAILS=$((FAILS+1)); }
+expect_ok "run q6k" "$KILN" run -m "$TMP/q6k.kiln" -p "Once upon a time" -n 16 --temp 0
 expect_ok "quantize q4 --keep-output f16" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4o.kiln" --type q4 --keep-output f16
 "$KILN" info "$TMP/q4o.kiln" | grep -Eq "output.weight +f16" || { echo "FAIL --keep-output f16"; FAILS=$((FAILS+1)); }
 expect_ok "quantize q4 --calibrate" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4c.kiln" --type q4 --calibrate "$TMP/calib.txt"

@@ -6,12 +6,14 @@
 // with their own int8 scales, so per row and activation block
 //   I = sc_a (sum_a(u x) - 32 S_a) + sc_b (sum_b(u x) - 32 S_b),  S_a, S_b: the halves' sums of x,
 // exact in int32 (|I| < 2^26), then one conversion and one FMA: acc += f32(I) (d dx). -32 S_a and
-// -32 S_b depend on the token alone: computed once per call. The int32 I and that f32 step are the
-// same in the decode tile and the pair tiles, so a token gets the same bits alone as in a batch.
-//   one token (decode): one 8-row group per pass, a 64-byte load is chunks c and c + 1 of the 8 rows
-//     (lanes 0-7 and 8-15), the token's 32 bytes permuted to match.
-//   several tokens: two groups per vector (group g in lanes 0-7, g + 1 in lanes 8-15), the
-//     activation chunk broadcast from memory into vpdpbusd, up to 16 tokens per pass.
+// -32 S_b depend on the token alone: computed once per call.
+// One tile shape for every token count, decode included: two groups per vector (group g in lanes
+// 0-7, g + 1 in lanes 8-15; rows8 stores a pair's blocks alternately, one stream), the activation
+// chunk broadcast from memory into vpdpbusd, 1 to 16 tokens per pass. For one token the codes cost
+// the same unpacking per weight as in a 1-group decode tile (64-byte load of 8 rows x 2 chunks, the
+// token's chunks permuted to match), and the pair tile needs no permutes or half-sums: measured
+// 0.55-0.6 of that tile's time (docs/KERNELS.md). A token's outputs are the same alone as in a batch
+// by construction.
 #include "arch/x86/x86_intrinsics.h"
 
 #include <cstdint>
@@ -56,65 +58,7 @@ inline __m512i q6k_codes(__m512i l4, __m512i h2) {
     return _mm512_or_si512(lo, q6k_high_bits<AB % 4>(h2));
 }
 
-// 8 fp16 values as 16 floats, the 8 repeated in both halves.
-inline __m512 q6k_f16x8_twice(const uint16_t* d) {
-    return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
-}
-
-// ---- one token ----
-
-template <int AB>
-inline void q6k_decode_act_block(const block_q6_kx8& blk, const block_q8_act& a, const int32_t* bias, __m512 dw,
-                                 __m512& acc) {
-    const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
-    const __m512i lane_hi = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
-    // chunks 0-3 (sub-block 2 AB) into sa, 4-7 (2 AB + 1) into sb; the bias once, in the low half
-    __m512i sa = _mm512_maskz_set1_epi32(0x00ff, bias[0]), sb = _mm512_maskz_set1_epi32(0x00ff, bias[1]);
-    for (int l = 0; l < 4; ++l) {
-        const __m512i l4 = _mm512_loadu_si512(blk.ql + (AB / 2) * 256 + 64 * l);
-        const __m512i h2 = _mm512_loadu_si512(blk.qh + (AB / 4) * 256 + 64 * l);
-        const __m512i xp = _mm512_permutexvar_epi32(_mm512_add_epi32(lane_hi, _mm512_set1_epi32(2 * l)), x);
-        if (l < 2) {
-            sa = _mm512_dpbusd_epi32(sa, q6k_codes<AB>(l4, h2), xp);
-        } else {
-            sb = _mm512_dpbusd_epi32(sb, q6k_codes<AB>(l4, h2), xp);
-        }
-    }
-    // lanes 0-7: sub-block a of rows 0..7, lanes 8-15: sub-block b
-    const __m512i t = _mm512_add_epi32(_mm512_shuffle_i64x2(sa, sb, 0x44), _mm512_shuffle_i64x2(sa, sb, 0xee));
-    const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.scales + 16 * AB)));
-    const __m512i p = _mm512_mullo_epi32(t, sc);
-    const __m512i whole = _mm512_add_epi32(p, _mm512_shuffle_i64x2(p, p, 0x4e));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(whole), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc);
-}
-
-// Group blocks at w[b * stride] (rows8 pairs interleave two groups: core/dtype.h).
-void q6k_decode_group(const block_q6_kx8* w, int64_t stride, int64_t nb, const block_q8_act* act, const int32_t* bias,
-                      float* y, int64_t valid) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        const block_q6_kx8& blk = w[b * stride];
-        const __m512 dw = q6k_f16x8_twice(blk.d);
-        const block_q8_act* a = act + b * 8;
-        const int32_t* bs = bias + b * 16;
-        q6k_decode_act_block<0>(blk, a[0], bs + 0, dw, acc);
-        q6k_decode_act_block<1>(blk, a[1], bs + 2, dw, acc);
-        q6k_decode_act_block<2>(blk, a[2], bs + 4, dw, acc);
-        q6k_decode_act_block<3>(blk, a[3], bs + 6, dw, acc);
-        q6k_decode_act_block<4>(blk, a[4], bs + 8, dw, acc);
-        q6k_decode_act_block<5>(blk, a[5], bs + 10, dw, acc);
-        q6k_decode_act_block<6>(blk, a[6], bs + 12, dw, acc);
-        q6k_decode_act_block<7>(blk, a[7], bs + 14, dw, acc);
-    }
-    const __m256 v = _mm512_castps512_ps256(acc);
-    if (valid >= 8) {
-        _mm256_storeu_ps(y, v);
-    } else if (valid > 0) {
-        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
-    }
-}
-
-// ---- several tokens: group pairs ----
+// ---- group pairs against 1..16 tokens ----
 
 // s += dot(w, the 4 activation bytes at qs in every lane), the broadcast embedded in vpdpbusd
 // ({1to16}): GCC does not fold _mm512_set1_epi32 of a load into it.
@@ -160,19 +104,29 @@ inline void q6k_pair_act_block(const block_q6_kx8& b0, const block_q6_kx8& b1, c
     for (int t = 0; t < T; ++t) {
         const block_q8_act& x = act[t * n_act];
         const int32_t* bs = bias + 2 * t * n_act;
-        // two chains per sub-block: the integer sums are the same whatever the split
-        __m512i sa0 = _mm512_set1_epi32(bs[0]), sa1 = _mm512_setzero_si512();
-        __m512i sb0 = _mm512_set1_epi32(bs[1]), sb1 = _mm512_setzero_si512();
-        sa0 = q6k_dpbusd_bcast(sa0, wv[0], x.qs);
-        sa1 = q6k_dpbusd_bcast(sa1, wv[1], x.qs + 4);
-        sb0 = q6k_dpbusd_bcast(sb0, wv[4], x.qs + 16);
-        sb1 = q6k_dpbusd_bcast(sb1, wv[5], x.qs + 20);
-        sa0 = q6k_dpbusd_bcast(sa0, wv[2], x.qs + 8);
-        sa1 = q6k_dpbusd_bcast(sa1, wv[3], x.qs + 12);
-        sb0 = q6k_dpbusd_bcast(sb0, wv[6], x.qs + 24);
-        sb1 = q6k_dpbusd_bcast(sb1, wv[7], x.qs + 28);
-        const __m512i i = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(sa0, sa1), sca),
-                                           _mm512_mullo_epi32(_mm512_add_epi32(sb0, sb1), scb));
+        // Few tokens: two chains per sub-block (vpdpbusd's latency, not its throughput, bounds one chain);
+        // many tokens are independent chains already. The integer sums are the same whatever the split.
+        __m512i sa, sb;
+        if constexpr (T >= 4) {
+            sa = _mm512_set1_epi32(bs[0]);
+            sb = _mm512_set1_epi32(bs[1]);
+            for (int c = 0; c < 4; ++c) {
+                sa = q6k_dpbusd_bcast(sa, wv[c], x.qs + 4 * c);
+                sb = q6k_dpbusd_bcast(sb, wv[4 + c], x.qs + 16 + 4 * c);
+            }
+        } else {
+            __m512i sa0 = _mm512_set1_epi32(bs[0]), sa1 = _mm512_setzero_si512();
+            __m512i sb0 = _mm512_set1_epi32(bs[1]), sb1 = _mm512_setzero_si512();
+            for (int c = 0; c < 4; c += 2) {
+                sa0 = q6k_dpbusd_bcast(sa0, wv[c], x.qs + 4 * c);
+                sa1 = q6k_dpbusd_bcast(sa1, wv[c + 1], x.qs + 4 * c + 4);
+                sb0 = q6k_dpbusd_bcast(sb0, wv[4 + c], x.qs + 16 + 4 * c);
+                sb1 = q6k_dpbusd_bcast(sb1, wv[5 + c], x.qs + 20 + 4 * c);
+            }
+            sa = _mm512_add_epi32(sa0, sa1);
+            sb = _mm512_add_epi32(sb0, sb1);
+        }
+        const __m512i i = _mm512_add_epi32(_mm512_mullo_epi32(sa, sca), _mm512_mullo_epi32(sb, scb));
         acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, _mm512_set1_ps(x.d)), acc[t]);
     }
 }
@@ -239,13 +193,6 @@ void qgemm_q6_kx8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_
     const int64_t nb = k / qk_k, n_act = k / qk8_act;
     const int64_t groups = rows8_groups(n_rows);
     const int32_t* bias = q6k_half_bias(act, n_tokens * n_act);
-    if (n_tokens == 1) {
-        for (int64_t g = 0; g < groups; ++g) {
-            q6k_decode_group(w + rows8_group_first(g, nb, groups), rows8_group_stride(g, groups), nb, act, bias,
-                             y + g * 8, n_rows - g * 8);
-        }
-        return;
-    }
     // Token tiles of at most 16, the last split evenly (20 tokens: 10 + 10).
     const int64_t n_tiles = (n_tokens + k_q6k_pair_tokens - 1) / k_q6k_pair_tokens;
     for (int64_t g = 0; g < groups; g += 2) {
