@@ -1,14 +1,15 @@
 // AVX-512 VNNI integer kernels of the rows8 layout (docs/KERNELS.md).
 //
-// One 64-byte load of a group block is chunk c and chunk c + 1 (4 bytes each) of all 8 rows:
-// dword lane l holds row l % 8, chunk c + l / 8. vpdpbusd multiplies those unsigned weight codes by
-// signed activation bytes and adds each group of 4 products into the lane's int32, so the
-// activation operand must repeat chunk c of the token in lanes 0-7 and chunk c + 1 in lanes 8-15:
-// one vpermd of the token's 32 bytes, shared by every row group of the tile. The two halves of an
-// accumulator are two partial sums of the same 8 rows, added once at the end. The weight bias
-// (codes are q + 128 for q8_0, q + 8 for q4_0) comes off as bias * sum(x): the low half of each
-// block's sums starts at -bias * sum(x) instead of zero.
-// Per block: int32 dot products are exact; one conversion and one FMA scale them into f32.
+// Every token count, decode included, runs the pair tiles: chunk c (4 bytes) of the 16 rows of a
+// rows8 pair (group g in dword lanes 0-7, group g + 1 in lanes 8-15) is one vector, so the
+// activation operand of vpdpbusd is the token's chunk c broadcast to every lane, straight from
+// memory ({1to16}); every lane is a distinct (row, token) output, so there is no horizontal sum and
+// the per-block f32 step (one conversion, d_w x d_x, one FMA) is paid once per 16 outputs. The
+// pair's blocks alternate in memory (core/dtype.h), so a tile reads one sequential stream.
+// vpdpbusd multiplies unsigned weight codes by signed activation bytes; the weight bias (codes are
+// q + 128 for q8_0, q + 8 for q4_0) comes off as bias * sum(x), where each block's sums start.
+// Per block: int32 dot products are exact, then the f32 step, in one order for every token count,
+// so a token gets the same bits alone as in a batch (tests/test_qkernels.cpp).
 #include "arch/x86/x86_intrinsics.h"
 
 #include <cstdint>
@@ -21,125 +22,30 @@ namespace kiln {
 
 namespace {
 
-// Lanes 0-7: dword 2p of the source, lanes 8-15: dword 2p + 1.
-inline __m512i chunk_index(int p) {
-    return _mm512_add_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_set1_epi32(2 * p));
-}
-
-inline __m512i act_load(const block_q8_act& a) {
-    return _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
-}
-
 // 8 fp16 scales as 16 floats, the 8 repeated in both halves.
 inline __m512 scales16(const uint16_t* d) {
     return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
 }
 
-// Both halves of acc added and stored as the outputs of 8 rows, of which `valid` exist.
-inline void store_rows(float* y, __m512 acc, int64_t valid) {
-    const __m256 v = _mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1));
-    if (valid >= 8) {
-        _mm256_storeu_ps(y, v);
-    } else if (valid > 0) {
-        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
-    }
-}
-
-// The low half of acc (both halves hold the same sums) stored as the outputs of 8 rows.
-inline void store_low_rows(float* y, __m512 acc, int64_t valid) {
-    const __m256 v = _mm512_castps512_ps256(acc);
-    if (valid >= 8) {
-        _mm256_storeu_ps(y, v);
-    } else if (valid > 0) {
-        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
-    }
-}
-
-// The weight operands of one block: w[p] pairs with activation chunks 2p and 2p + 1.
 struct q8_0x8 {
     using block = block_q8_0x8;
     static constexpr int elems = qk8_0;
     static constexpr int bias = 128;
     static constexpr bool k_quant = false;
-    static void load(const block& b, __m512i* w) {
-        for (int p = 0; p < 4; ++p) w[p] = _mm512_loadu_si512(b.qs + 64 * p);
-    }
 };
 
-// Low nibbles of load L are elements 8L..8L+7 of each row (chunks 2L, 2L + 1), high nibbles
-// 16 + 8L.. (chunks 4 + 2L, 5 + 2L): so w = {lo0, lo1, hi0, hi1} pairs with chunk pairs 0..3.
 struct q4_0x8 {
     using block = block_q4_0x8;
     static constexpr int elems = qk4_0;
     static constexpr int bias = 8;
     static constexpr bool k_quant = false;
-    static void load(const block& b, __m512i* w) {
-        const __m512i m = _mm512_set1_epi8(0x0f);
-        const __m512i l0 = _mm512_loadu_si512(b.qs), l1 = _mm512_loadu_si512(b.qs + 64);
-        w[0] = _mm512_and_si512(l0, m);
-        w[1] = _mm512_and_si512(l1, m);
-        w[2] = _mm512_and_si512(_mm512_srli_epi16(l0, 4), m);
-        w[3] = _mm512_and_si512(_mm512_srli_epi16(l1, 4), m);
-    }
 };
-
-// Software prefetch distance of the decode kernel, in blocks (0: none, the hardware prefetcher alone).
-// Measured (docs/KERNELS.md): with 4 groups per decode tile (4 interleaved streams) prefetching 8
-// blocks ahead gained 14-37 %; one group per tile (one sequential stream) without prefetch is faster
-// still, so decode runs 1 group per tile and this stays 0.
-constexpr int64_t k_prefetch_blocks = 0;
-
-// G row groups (8 rows each, consecutive in memory) against T tokens, over all blocks of k.
-// Group g's block b is w[b * stride + g] (rows8 pairs: stride 2, G 2; a lone group: stride 1, G 1).
-template <class Q, int G, int T>
-void tile(const typename Q::block* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
-          int64_t rows_left) {
-    __m512 acc[G][T];
-    for (int g = 0; g < G; ++g)
-        for (int t = 0; t < T; ++t) acc[g][t] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        __m512i wv[G][4];
-        __m512 dw[G];
-        for (int g = 0; g < G; ++g) {
-            if constexpr (T == 1 && k_prefetch_blocks > 0) {
-                // decode: ask for the lines k_prefetch_blocks blocks ahead in each group's stream
-                const char* ahead = reinterpret_cast<const char*>(&w[(b + k_prefetch_blocks) * stride + g]);
-                for (size_t o = 0; o < sizeof(typename Q::block); o += 64) _mm_prefetch(ahead + o, _MM_HINT_T0);
-            }
-            Q::load(w[b * stride + g], wv[g]);
-            dw[g] = scales16(w[b * stride + g].d);
-        }
-        for (int t = 0; t < T; ++t) {
-            const block_q8_act& a = act[t * n_act + b];
-            const __m512i x = act_load(a);
-            // The sums start at -bias * sum(x) in the low half (once per token, not per group).
-            const __m512i init = _mm512_maskz_set1_epi32(0x00ff, -Q::bias * a.sum);
-            __m512i s[G];
-            for (int g = 0; g < G; ++g) s[g] = init;
-            for (int p = 0; p < 4; ++p) {
-                const __m512i xp = _mm512_permutexvar_epi32(chunk_index(p), x);
-                for (int g = 0; g < G; ++g) s[g] = _mm512_dpbusd_epi32(s[g], wv[g][p], xp);
-            }
-            // The two halves' int32 sums are added before the conversion, so every block's f32 step
-            // (one conversion, d_w x d_x, one FMA per row) is the very one the pair tiles below take:
-            // one token and a batch give bit-identical outputs, and speculative verification the
-            // tokens plain decoding gives.
-            const __m512 dx = _mm512_set1_ps(a.d);
-            for (int g = 0; g < G; ++g) {
-                const __m512i whole = _mm512_add_epi32(s[g], _mm512_shuffle_i64x2(s[g], s[g], 0x4e));
-                acc[g][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(whole), _mm512_mul_ps(dw[g], dx), acc[g][t]);
-            }
-        }
-    }
-    for (int g = 0; g < G; ++g)
-        for (int t = 0; t < T; ++t) store_low_rows(y + t * y_stride + g * 8, acc[g][t], rows_left - 8 * g);
-}
 
 // ---- q4_k ----
 
-// Scales of one q4_kx8 super-block, as the kernel consumes them: dsc[j] = d * sc_j for the 8 rows
-// (repeated in both halves, like the accumulators); dmn[p] = dmin * m for sub-blocks 2p (low half)
-// and 2p + 1 (high half), which is how the min correction of a pair is applied.
+// Scales of one q4_kx8 super-block: dsc[j] = d * sc_j for the 8 rows (repeated in both halves);
+// dmn[p] = dmin * m for sub-blocks 2p (low half) and 2p + 1 (high half). The pair tiles combine
+// one half of each of the two groups' tables.
 struct q4k_scales {
     alignas(64) float dsc[8][16];
     alignas(64) float dmn[4][16];
@@ -358,7 +264,7 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t strid
                         s[c % 2] = dpbusd_bcast(s[c % 2], wl[c], a0.qs + 4 * c);
                         s[2 + c % 2] = dpbusd_bcast(s[2 + c % 2], wh[c], a1.qs + 4 * c);
                     }
-                    // the order of q4k_pair_sub (and of the decode tile): scale, then min, per sub-block
+                    // the order of q4k_pair_sub: scale, then min, per sub-block
                     __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[0], s[1])),
                                                _mm512_mul_ps(dsc0, _mm512_set1_ps(a0.d)), acc[t]);
                     r = _mm512_fnmadd_ps(dmn0, _mm512_set1_ps(ds[t * n_act + b * 8 + 2 * p]), r);
@@ -432,9 +338,9 @@ void qgemm_pairs(const typename Q::block* w, int64_t n_rows, int64_t nb, const b
     }
 }
 
-// ---- drivers: tiles over the whole [rows, tokens] range ----
+// ---- drivers ----
 
-// Several tokens run the pair tiles above, up to k_pair_tokens per weight pass (docs/KERNELS.md).
+// Up to k_pair_tokens tokens per weight pass (docs/KERNELS.md).
 constexpr int k_pair_tokens = 16;
 
 struct q4_kx8_tag {
@@ -443,30 +349,14 @@ struct q4_kx8_tag {
     static constexpr bool k_quant = true;
 };
 
-// One token (decode), q8_0 / q4_0: both groups of a pair per tile, which in rows8 is one sequential
-// stream. Several tokens, and q4_k always: the pair tiles (q4_k's own one-token tile, which decoded
-// the scales per group and summed the halves per sub-block, took 1.7x the pair tile's time for one
-// token on stories110M: 6.35 against 3.7 ms per step, one thread).
+// One token (decode) too: the pair tile measured faster than a tile of the 2 groups with 64-byte
+// loads of chunk pairs and permuted activations (stories110M q4_0 b1 +8-12 %, TinyLlama q4_0 +5-20 %,
+// q8_0 the same; 2 threads, alternated) and q4_k's own one-token tile took 3x its time.
 template <class Q>
 void qgemm(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
            int64_t y_stride) {
     const auto* w = static_cast<const typename Q::block*>(wv);
-    const int64_t nb = k / Q::elems, n_act = k / qk8_act;
-    const int64_t groups = rows8_groups(n_rows);
-    if constexpr (!Q::k_quant) {
-        if (n_tokens == 1) {
-            for (int64_t g = 0; g < groups; g += 2) {
-                const auto* wg = w + rows8_group_first(g, nb, groups);
-                if (rows8_group_stride(g, groups) == 2) {
-                    tile<Q, 2, 1>(wg, 2, nb, act, n_act, y + g * 8, 0, n_rows - g * 8);
-                } else {
-                    tile<Q, 1, 1>(wg, 1, nb, act, n_act, y + g * 8, 0, n_rows - g * 8);
-                }
-            }
-            return;
-        }
-    }
-    qgemm_pairs<Q, k_pair_tokens>(w, n_rows, nb, act, n_tokens, n_act, y, y_stride);
+    qgemm_pairs<Q, k_pair_tokens>(w, n_rows, k / Q::elems, act, n_tokens, k / qk8_act, y, y_stride);
 }
 
 }  // namespace

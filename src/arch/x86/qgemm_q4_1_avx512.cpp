@@ -5,12 +5,9 @@
 // has no bias to subtract (w = d q + m); its minimum adds m dx sum(x) per row and block, one more
 // FMA in f32 next to the one that scales the integer sum:
 //   dot(w, x) = d dx sum(q x) + m (dx sum(x)).
-//   one token (decode): one 8-row group per pass, a 64-byte load holds chunks c and c + 1 of the 8
-//     rows (lanes 0-7 and 8-15), the token's 32 bytes permuted to match; the halves' int32 sums are
-//     added before the f32 step, which is then the pair tiles' own.
-//   several tokens: two groups per vector (group g in lanes 0-7, g + 1 in lanes 8-15), the
-//     activation chunk broadcast from memory into vpdpbusd, up to 16 tokens per pass over a block
-//     pair, every lane a distinct output.
+// Every token count, decode included: two groups per vector (group g in lanes 0-7, g + 1 in lanes
+// 8-15, a rows8 pair read as one stream), the activation chunk broadcast from memory into vpdpbusd,
+// up to 16 tokens per pass over a block pair, every lane a distinct output.
 #include "arch/x86/x86_intrinsics.h"
 
 #include <cstdint>
@@ -23,16 +20,6 @@ namespace kiln {
 
 namespace {
 
-// Lanes 0-7: dword 2p of the source, lanes 8-15: dword 2p + 1.
-inline __m512i q41_chunk_index(int p) {
-    return _mm512_add_epi32(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0), _mm512_set1_epi32(2 * p));
-}
-
-// 8 fp16 values as 16 floats, the 8 repeated in both halves.
-inline __m512 q41_f16x8_twice(const uint16_t* d) {
-    return _mm512_cvtph_ps(_mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))));
-}
-
 // 8 fp16 values of group a (lanes 0-7) and of group b (lanes 8-15).
 inline __m512 q41_f16x8_pair(const uint16_t* a, const uint16_t* b) {
     const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
@@ -40,39 +27,8 @@ inline __m512 q41_f16x8_pair(const uint16_t* a, const uint16_t* b) {
     return _mm512_cvtph_ps(h);
 }
 
-// ---- one token ----
-
-// Group blocks at w[b * stride] (rows8 pairs interleave two groups: core/dtype.h).
-void q41_decode_group(const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_act* act, float* y, int64_t valid) {
-    const __m512i m0f = _mm512_set1_epi8(0x0f);
-    const __m512i i0 = q41_chunk_index(0), i1 = q41_chunk_index(1), i2 = q41_chunk_index(2), i3 = q41_chunk_index(3);
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-        const block_q4_1x8& blk = w[b * stride];
-        const block_q8_act& a = act[b];
-        const __m512i l0 = _mm512_loadu_si512(blk.qs), l1 = _mm512_loadu_si512(blk.qs + 64);
-        const __m512i x = _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.qs)));
-        __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(l0, m0f), _mm512_permutexvar_epi32(i0, x));
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(l1, m0f), _mm512_permutexvar_epi32(i1, x));
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(l0, 4), m0f), _mm512_permutexvar_epi32(i2, x));
-        s = _mm512_dpbusd_epi32(s, _mm512_and_si512(_mm512_srli_epi16(l1, 4), m0f), _mm512_permutexvar_epi32(i3, x));
-        // Both halves' int32 sums added before the conversion, and the same two FMAs per block as
-        // the pair tiles below: a token gets the same bits alone as in a batch (speculative
-        // verification then reproduces plain greedy decoding).
-        const __m512i whole = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, 0x4e));
-        const __m512 dx = _mm512_set1_ps(a.d);
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(whole), _mm512_mul_ps(q41_f16x8_twice(blk.d), dx), acc);
-        acc = _mm512_fmadd_ps(q41_f16x8_twice(blk.m), _mm512_set1_ps(a.d * static_cast<float>(a.sum)), acc);
-    }
-    const __m256 v = _mm512_castps512_ps256(acc);
-    if (valid >= 8) {
-        _mm256_storeu_ps(y, v);
-    } else if (valid > 0) {
-        _mm256_mask_storeu_ps(y, static_cast<__mmask8>((1u << valid) - 1), v);
-    }
-}
-
-// ---- several tokens: group pairs ----
+// ---- group pairs: every token count, decode included (one code path: a token gets the same bits
+// alone as in a batch; the pair tile also measured faster for one token with q4_0 and q4_k) ----
 
 // s += dot(w, the 4 activation bytes at qs in every lane), the broadcast embedded in vpdpbusd
 // ({1to16}): GCC does not fold _mm512_set1_epi32 of a load into it.
@@ -160,13 +116,6 @@ void qgemm_q4_1x8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_
     const auto* w = static_cast<const block_q4_1x8*>(wv);
     const int64_t nb = k / qk4_1, n_act = k / qk8_act;
     const int64_t groups = rows8_groups(n_rows);
-    if (n_tokens == 1) {
-        for (int64_t g = 0; g < groups; ++g) {
-            q41_decode_group(w + rows8_group_first(g, nb, groups), rows8_group_stride(g, groups), nb, act, y + g * 8,
-                             n_rows - g * 8);
-        }
-        return;
-    }
     // Token tiles of at most 16, the last split evenly (20 tokens: 10 + 10) so every tile amortizes
     // the weight vectors it builds.
     const int64_t n_tiles = (n_tokens + k_q41_pair_tokens - 1) / k_q41_pair_tokens;
