@@ -203,6 +203,9 @@ TEST_CASE("self-draft layer lists, vocabulary checks and option ranges") {
     CHECK_THROWS_WITH_AS(spec_params_check(p), doctest::Contains("--draft-max 0"), kiln::error);
     p.draft_max = spec_draft_max_limit + 1;
     CHECK_THROWS_AS(spec_params_check(p), kiln::error);
+    p.draft_max = 8;
+    p.verify_overhead = -0.1;
+    CHECK_THROWS_WITH_AS(spec_params_check(p), doctest::Contains("verify_overhead"), kiln::error);
     CHECK_THROWS_AS(drafter_lookup_create(1, 0), kiln::error);
 }
 
@@ -227,7 +230,9 @@ TEST_CASE("the sampling rule: acceptance threshold min(1, p/q) and the residual 
 }
 
 TEST_CASE("draft length: grows with a good drafter, pauses a useless one, retries") {
-    draft_length good(8, true, 0.0, 0.1);
+    spec_cost cheap;  // a lookup-like drafter on a big model: 0.1 per verified token, 0.3 overhead
+    cheap.draft = 0.0;
+    draft_length good(8, true, cheap);
     int k = good.next();
     CHECK((k >= 1 && k < 8));
     for (int i = 0; i < 10; ++i) {
@@ -236,9 +241,13 @@ TEST_CASE("draft length: grows with a good drafter, pauses a useless one, retrie
     }
     CHECK(k == 8);
 
-    draft_length bad(8, true, 0.01, 0.1);
-    int drafted = 0, steps = 0, probes = 0;
-    for (int i = 0; i < 1000; ++i, ++steps) {
+    spec_cost c = cheap;
+    c.draft = 0.01;
+    draft_length bad(8, true, c);
+    // A one-token probe wastes 0.41 of a step: the pause grows to 0.41 / 0.25% = 164 steps, not more.
+    CHECK(bad.max_backoff() == 164);
+    int drafted = 0, probes = 0;
+    for (int i = 0; i < 1000; ++i) {
         const int n = bad.next();
         if (n > 0) {
             drafted += n;
@@ -246,13 +255,178 @@ TEST_CASE("draft length: grows with a good drafter, pauses a useless one, retrie
             bad.update(n, 0);
         }
     }
-    // A few drafts while the estimate falls, then probes at doubling intervals.
+    // A few drafts while the estimate falls, then probes at doubling intervals up to the cap.
     CHECK(probes < 25);
-    CHECK(drafted < 60);
+    CHECK(drafted < 50);
 
-    draft_length fixed(5, false, 1.0, 1.0);
+    // A good phase after a long useless one resumes at the first accepted probe.
+    int wait = 0;
+    while (bad.next() == 0) ++wait;
+    CHECK(wait <= bad.max_backoff());
+    bad.update(1, 1);
+    CHECK(bad.next() >= 1);
+
+    // An expensive drafter (self-draft: 0.8 of a step per token) is probed rarely.
+    spec_cost dear = cheap;
+    dear.draft = 0.8;
+    CHECK(draft_length(8, true, dear).max_backoff() == draft_length::backoff_limit);
+
+    draft_length fixed(5, false, dear);
     fixed.update(5, 0);
     CHECK(fixed.next() == 5);
+}
+
+TEST_CASE("confidence cut: the draft ends where expected tokens per cost peak") {
+    spec_cost c;  // 1 + 0.3 + 0.1 k
+    CHECK(c.step(0) == 1.0);
+    CHECK(c.step(3) == doctest::Approx(1.6));
+    CHECK(spec_confidence_cut({}, c) == 0);
+    // One token at 0.2: (1 + 0.2) / 1.4 < 1; at 0.5: 1.5 / 1.4 = 1.07, under the 1.1 margin; at 0.7: 1.21.
+    CHECK(spec_confidence_cut({0.2f}, c) == 0);
+    CHECK(spec_confidence_cut({0.5f}, c) == 0);
+    CHECK(spec_confidence_cut({0.7f}, c) == 1);
+    // A confident run, then a doubtful token: cut before it.
+    CHECK(spec_confidence_cut({0.95f, 0.95f, 0.95f, 0.1f, 0.95f}, c) == 3);
+    // Everything certain: all of it.
+    CHECK(spec_confidence_cut(std::vector<float>(8, 1.0f), c) == 8);
+    // A doubtful first token followed by a sure run is still worth it as a whole.
+    CHECK(spec_confidence_cut({0.5f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f}, c) == 6);
+    // Verification costing a whole step per token (a cache-resident model): only near-certain drafts.
+    spec_cost dear;
+    dear.verify = 0.8;
+    CHECK(spec_confidence_cut({0.7f, 0.7f}, dear) == 0);
+    CHECK(spec_confidence_cut({0.99f, 0.99f, 0.99f}, dear) == 0);  // 3.94 / 3.7 = 1.06: too little
+    CHECK(spec_confidence_cut(std::vector<float>(8, 0.99f), dear) == 8);  // 8.65 / 7.7 = 1.12
+}
+
+namespace {
+draft lookup_propose(drafter& d, const std::vector<int32_t>& history, int k) {
+    draft out;
+    d.propose(history, k, out);
+    REQUIRE(out.p.size() == out.tokens.size());
+    return out;
+}
+}  // namespace
+
+TEST_CASE("n-gram lookup: continuation statistics, strong short n-grams, confidence, rewind") {
+    // (5, 6) was followed by 7 twice and by 8 once, most recently: the most frequent continuation wins.
+    {
+        auto d = drafter_lookup_create(2, 3);
+        CHECK(d->calibrated());
+        const draft out = lookup_propose(*d, {1, 5, 6, 7, 5, 6, 7, 5, 6, 8, 9, 5, 6}, 1);
+        REQUIRE(out.tokens.size() == 1);
+        CHECK(out.tokens[0] == 7);
+        CHECK((out.p[0] > 0.0f && out.p[0] < 1.0f));
+    }
+    // Below n_min an n-gram is used only with strong statistics: one occurrence is not enough...
+    {
+        auto d = drafter_lookup_create(2, 3);
+        CHECK(lookup_propose(*d, {1, 10, 11, 12, 10}, 4).tokens.empty());
+        auto d1 = drafter_lookup_create(1, 3);  // ...unless 1-grams are trusted
+        CHECK(lookup_propose(*d1, {1, 10, 11, 12, 10}, 1).tokens == std::vector<int32_t>{11});
+    }
+    // ...three agreeing ones are.
+    {
+        auto d = drafter_lookup_create(2, 3);
+        CHECK(lookup_propose(*d, {1, 10, 11, 2, 10, 11, 3, 10, 11, 12, 10}, 1).tokens == std::vector<int32_t>{11});
+    }
+    // A periodic text: whole periods drafted ahead, each token near-certain after a few periods.
+    {
+        auto d = drafter_lookup_create(2, 3);
+        std::vector<int32_t> h = {1};
+        for (int rep = 0; rep < 12; ++rep) {
+            for (int32_t t : {40, 41, 42, 43, 44}) h.push_back(t);
+        }
+        h.push_back(40);
+        const draft out = lookup_propose(*d, h, 12);
+        REQUIRE(out.tokens.size() == 12);
+        for (size_t i = 0; i < out.tokens.size(); ++i) {
+            CHECK(out.tokens[i] == 41 + static_cast<int32_t>((i % 5 == 4) ? -1 : static_cast<int32_t>(i % 5)));
+            CHECK(out.p[i] > 0.9f);
+        }
+        spec_cost c;
+        CHECK(spec_confidence_cut(out.p, c) == 12);
+    }
+    // A text whose n-grams never continue the same way twice: the calibration learns that the
+    // proposals fail, and the confidence cut drafts nothing.
+    {
+        auto d = drafter_lookup_create(2, 3);
+        std::vector<int32_t> h = {1};
+        for (int32_t i = 0; i < 60; ++i) {
+            h.push_back(7);
+            h.push_back(8);
+            h.push_back(100 + i);
+        }
+        h.push_back(7);
+        h.push_back(8);
+        const draft out = lookup_propose(*d, h, 4);
+        REQUIRE(!out.tokens.empty());
+        CHECK(out.p[0] < 0.2f);
+        CHECK(spec_confidence_cut(out.p, spec_cost{}) == 0);
+        // The text starts repeating late: the drafter, scoring itself on every token while it drafts
+        // nothing, is confident again within a few periods.
+        for (int rep = 0; rep < 6; ++rep) {
+            for (int32_t t : {50, 51, 52, 53, 54, 55}) h.push_back(t);
+        }
+        const draft late = lookup_propose(*d, h, 8);
+        REQUIRE(late.tokens.size() == 8);
+        CHECK(late.tokens[0] == 50);
+        CHECK(spec_confidence_cut(late.p, spec_cost{}) >= 4);
+    }
+    // Nothing seen before: nothing proposed.
+    {
+        auto d = drafter_lookup_create(2, 3);
+        CHECK(lookup_propose(*d, {1, 2, 3, 4, 5, 6, 7, 8}, 8).tokens.empty());
+    }
+    // The state is a function of the committed tokens: after a rewind (explicit, or a history that is
+    // not an extension of the last one) the drafter proposes exactly what a fresh one would.
+    {
+        rng r(7);
+        std::vector<int32_t> h = {1};
+        for (int i = 0; i < 300; ++i) h.push_back(h.size() > 20 && r.next() % 3 ? h[h.size() - 17] : static_cast<int32_t>(3 + r.next() % 40));
+        auto a = drafter_lookup_create(2, 4);
+        auto fresh = [&](size_t n) {
+            auto d = drafter_lookup_create(2, 4);
+            return lookup_propose(*d, std::vector<int32_t>(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(n)), 8);
+        };
+        const auto same = [](const draft& x, const draft& y) { return x.tokens == y.tokens && x.p == y.p; };
+        REQUIRE(!fresh(h.size()).tokens.empty());
+        REQUIRE(!fresh(180).tokens.empty());
+        CHECK(same(lookup_propose(*a, h, 8), fresh(h.size())));
+        a->rewind(150);
+        CHECK(same(lookup_propose(*a, std::vector<int32_t>(h.begin(), h.begin() + 180), 8), fresh(180)));
+        std::vector<int32_t> other(h.begin(), h.begin() + 120);
+        other.push_back(h[120] + 1);  // not an extension of what it saw: starts over by itself
+        auto b = drafter_lookup_create(2, 4);
+        CHECK(same(lookup_propose(*a, other, 8), lookup_propose(*b, other, 8)));
+    }
+}
+
+TEST_CASE("adaptive n-gram lookup: plain greedy's tokens, drafts only where they pay") {
+    auto m = target_model();
+    if (!m) {
+        MESSAGE("models not available: skipped");
+        return;
+    }
+    sampler_params sp;
+    sp.temperature = 0.0f;
+    context ctx(m, 0), plain_ctx(m, 0);
+    const auto prompts = test_prompts();
+    for (double verify : {0.1, 0.8}) {
+        int64_t drafted = 0;
+        for (size_t pi = 0; pi < prompts.size(); ++pi) {
+            const std::vector<int32_t> want = plain_greedy(plain_ctx, prompts[pi], 60, sp);
+            auto d = drafter_lookup_create(2, 3);
+            spec_params p;
+            p.verify_cost = verify;
+            const spec_run_result r = spec_run(ctx, d.get(), prompts[pi], 60, sp, p);
+            INFO("verify cost " << verify << ", prompt " << pi);
+            CHECK(r.generated == want);
+            drafted += r.stats.drafted;
+            if (verify > 0.5) CHECK(r.stats.accepted * 10 >= r.stats.drafted * 9);  // only near-certain drafts
+        }
+        if (verify < 0.5) CHECK(drafted > 0);
+    }
 }
 
 TEST_CASE("greedy: every drafter gives exactly the plain greedy tokens, k = 1..16") {

@@ -19,12 +19,16 @@ struct model;
 
 // A proposal: tokens[i] was drawn from q[i] (the drafter's distribution after the sampler's
 // transforms). q is empty for a deterministic drafter: each q[i] is then one-hot on tokens[i].
+// p (optional, from a calibrated drafter): p[i] is the drafter's estimate that tokens[i] is accepted
+// when every token before it is; the engine then cuts the draft where the expected gain peaks.
 struct draft {
     std::vector<int32_t> tokens;
     std::vector<std::vector<token_prob>> q;
+    std::vector<float> p;
     void clear() {
         tokens.clear();
         q.clear();
+        p.clear();
     }
 };
 
@@ -49,6 +53,12 @@ public:
     // Cost of drafting one token relative to one target decoding step (for choosing the draft
     // length); deterministic so that a seed gives the same output on every run.
     virtual double cost_per_token() const = 0;
+
+    // A calibrated drafter attaches draft::p to every proposal and learns its accuracy from every
+    // committed token (not only from what it drafted), so it notices by itself when the text starts
+    // being predictable. The adaptive length then asks it for draft_max tokens and cuts each draft at
+    // its confidence instead of pausing it.
+    virtual bool calibrated() const { return false; }
 };
 
 // --draft MODEL: a second model with the same vocabulary (checked by the caller with
@@ -57,8 +67,10 @@ public:
 std::unique_ptr<drafter> drafter_model_create(std::shared_ptr<const model> draft_model, int n_ctx,
                                               const sampler_params& sampling, double cost_per_token);
 
-// --lookup: the continuation of the most recent earlier occurrence of the longest suffix of the
-// history of length n_max down to n_min tokens. Incremental hash index, O(n_max) per new token.
+// --lookup: n-gram statistics over the prompt and the generated text (n = 1..n_max): the most
+// frequent continuation of the longest suffix of the history seen before, with a calibrated
+// confidence (match length and agreement of earlier occurrences, learned on every committed token).
+// n-grams shorter than n_min are used only when their statistics are strong. Calibrated (see above).
 std::unique_ptr<drafter> drafter_lookup_create(int n_min, int n_max);
 
 // --self-draft: the target with the layers in `skip` (n_layer entries, nonzero = skipped) left

@@ -32,6 +32,9 @@ void spec_params_check(const spec_params& p) {
         fail("--draft-max {} is out of range [1, {}]", p.draft_max, spec_draft_max_limit);
     }
     if (!(p.verify_cost >= 0.0 && p.verify_cost <= 10.0)) fail("spec verify_cost {} is out of range [0, 10]", p.verify_cost);
+    if (!(p.verify_overhead >= 0.0 && p.verify_overhead <= 10.0)) {
+        fail("spec verify_overhead {} is out of range [0, 10]", p.verify_overhead);
+    }
 }
 
 void spec_stats::add(const spec_stats& o) {
@@ -45,9 +48,16 @@ void spec_stats::add(const spec_stats& o) {
 }
 
 spec_engine::spec_engine(context& target, sampler& smp, drafter* d, const spec_params& p)
-    : ctx_(target), smp_(&smp), drafter_(d), params_(p),
-      length_(d ? p.draft_max : 0, p.adaptive, d ? d->cost_per_token() : 0.0, p.verify_cost) {
+    : ctx_(target), smp_(&smp), drafter_(d), params_(p), length_(d ? p.draft_max : 0, p.adaptive, cost_of(d)) {
     spec_params_check(p);
+}
+
+spec_cost spec_engine::cost_of(const drafter* d) const {
+    spec_cost c;
+    c.draft = d ? d->cost_per_token() : 0.0;
+    c.verify = params_.verify_cost;
+    c.overhead = params_.verify_overhead;
+    return c;
 }
 
 void spec_engine::set_sampler(sampler& smp) {
@@ -58,7 +68,7 @@ void spec_engine::set_sampler(sampler& smp) {
 void spec_engine::set_drafter(drafter* d) {
     if (d == drafter_) return;
     drafter_ = d;
-    length_ = draft_length(d ? params_.draft_max : 0, params_.adaptive, d ? d->cost_per_token() : 0.0, params_.verify_cost);
+    length_ = draft_length(d ? params_.draft_max : 0, params_.adaptive, cost_of(d));
     if (d) d->rewind(0);
 }
 
@@ -104,13 +114,19 @@ int spec_engine::step(int max_new, std::vector<int32_t>& out) {
     if (max_new <= 0 || n - 1 >= n_ctx) return 0;
     ctx_.truncate(n - 1);
 
-    // Draft: never more than the step may emit, nor past the end of the context.
-    int k = drafter_ ? length_.next() : 0;
+    // Draft: never more than the step may emit, nor past the end of the context. A calibrated
+    // drafter is asked for the most and its draft cut at its own confidence.
+    const bool cut = drafter_ && params_.adaptive && drafter_->calibrated();
+    int k = !drafter_ ? 0 : cut ? params_.draft_max : length_.next();
     k = std::min({k, max_new - 1, n_ctx - n});
     draft_.clear();
     if (k > 0) {
         const auto t0 = clock_type::now();
         drafter_->propose(tokens_, k, draft_);
+        if (cut) {
+            draft_.p.resize(draft_.tokens.size(), 0.0f);  // a token without an estimate is not worth verifying
+            k = std::min(k, spec_confidence_cut(draft_.p, cost_of(drafter_)));
+        }
         stats_.draft_ms += ms_since(t0);
         if (static_cast<int>(draft_.tokens.size()) > k) draft_.tokens.resize(static_cast<size_t>(k));
         if (!draft_.q.empty() && draft_.q.size() != draft_.tokens.size()) draft_.q.resize(draft_.tokens.size());
@@ -171,7 +187,7 @@ int spec_engine::step(int max_new, std::vector<int32_t>& out) {
         stats_.drafted += k;
         stats_.accepted += n_acc;
         ++stats_.spec_steps;
-        length_.update(k, n_acc);
+        if (!cut) length_.update(k, n_acc);
         drafter_->feedback(k, n_acc);
     }
     return made;

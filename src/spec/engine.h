@@ -28,6 +28,7 @@ struct spec_params {
     int draft_max = 8;          // k_max: the most tokens drafted per step, [1, 64]
     bool adaptive = true;       // false: always draft draft_max (tests, fixed-length measurements)
     double verify_cost = 0.1;   // cost of each extra token in a verification pass, relative to a 1-token step
+    double verify_overhead = 0.3;  // a verification pass's fixed cost beyond a 1-token step (other kernels)
 };
 
 // The verify_cost to expect for a target model: a decoding step streams every weight from memory
@@ -90,6 +91,7 @@ public:
     const draft_length& length_controller() const { return length_; }
 
 private:
+    spec_cost cost_of(const drafter* d) const;
     void commit(int32_t t, std::vector<int32_t>& out);
 
     context& ctx_;

@@ -54,6 +54,14 @@ if "$KILN" bench -m "$S" --self-draft 1 --draft-fixed --draft-max 3 -n 24 -r 1 -
 else echo "FAIL bench with a drafter"; cat "$TMP/bench.txt"; FAILS=$((FAILS+1)); fi
 expect_fail "bench --draft-max without a drafter" "--draft-max needs a drafter" "$KILN" bench -m "$S" --draft-max 3 -n 8
 
+# The fixed prompt set for measuring n-gram lookup (docs/SPECULATIVE.md): every prompt runs, same tokens as plain.
+if "$ROOT/scripts/spec-lookup-bench.sh" -m "$S" --kiln "$KILN" -n 24 -r 1 -t 1 --rounds 1 > "$TMP/lookup.md" 2>&1 &&
+   [ "$(grep -c '| yes |$' "$TMP/lookup.md")" -eq "$(grep -vc '^#' "$ROOT/tests/data/spec_lookup_prompts.tsv")" ]; then
+  echo "ok   spec-lookup-bench.sh over the prompt set"
+else echo "FAIL spec-lookup-bench.sh"; cat "$TMP/lookup.md"; FAILS=$((FAILS+1)); fi
+expect_fail "spec-lookup-bench.sh without a model" "-m MODEL is required" "$ROOT/scripts/spec-lookup-bench.sh" --kiln "$KILN"
+expect_fail "spec-lookup-bench.sh bad kind" "--kind must be" "$ROOT/scripts/spec-lookup-bench.sh" -m "$S" --kiln "$KILN" --kind poems
+
 # --- bad input ----------------------------------------------------------------------------------------------
 expect_fail "missing draft file" "no such file" "$KILN" run -m "$S" -p hi --draft "$TMP/none.kiln"
 expect_fail "--draft with --lookup" "alternatives" "$KILN" run -m "$S" -p hi --draft "$TMP/s16.kiln" --lookup
