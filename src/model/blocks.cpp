@@ -94,9 +94,12 @@ void block_attention(const model& m, int il, kv_cache& kv, forward_scratch& s, c
     const size_t kv_dim = static_cast<size_t>(hp.kv_dim());
 
     ops::rms_norm(s.x.data(), f32(l.attn_norm), s.xb.data(), b.n, hp.n_embd, hp.norm_eps);
-    ops::matmul(*l.wq, s.xb.data(), b.n, s.q.data());
-    ops::matmul(*l.wk, s.xb.data(), b.n, s.k.data());
-    ops::matmul(*l.wv, s.xb.data(), b.n, s.v.data());
+    {
+        // one pass over the three projections of the same activations (ops::matmul_many)
+        const tensor* ws[3] = {l.wq, l.wk, l.wv};
+        float* ys[3] = {s.q.data(), s.k.data(), s.v.data()};
+        ops::matmul_many(ws, ys, 3, s.xb.data(), b.n);
+    }
     if (l.bq) ops::add_bias(s.q.data(), f32(l.bq), b.n, hp.q_dim());
     if (l.bk) ops::add_bias(s.k.data(), f32(l.bk), b.n, hp.kv_dim());
     if (l.bv) ops::add_bias(s.v.data(), f32(l.bv), b.n, hp.kv_dim());
@@ -141,8 +144,11 @@ void block_ffn(const model& m, int il, forward_scratch& s, const batch_view& b, 
     const layer_weights& l = m.layers[static_cast<size_t>(il)];
     const int64_t n_ff = static_cast<int64_t>(b.n) * hp.n_ff;
     ops::rms_norm(s.x.data(), f32(l.ffn_norm), s.xb.data(), b.n, hp.n_embd, hp.norm_eps);
-    ops::matmul(*l.ffn_gate, s.xb.data(), b.n, s.gate.data());
-    ops::matmul(*l.ffn_up, s.xb.data(), b.n, s.up.data());
+    {
+        const tensor* ws[2] = {l.ffn_gate, l.ffn_up};
+        float* ys[2] = {s.gate.data(), s.up.data()};
+        ops::matmul_many(ws, ys, 2, s.xb.data(), b.n);
+    }
     if (act == ffn_activation::silu) {
         ops::swiglu(s.gate.data(), s.up.data(), s.gate.data(), n_ff);
     } else {

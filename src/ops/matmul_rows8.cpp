@@ -33,6 +33,8 @@ qgemm_fn qgemm_for(const cpu_kernels& k, const tensor& w) {
         case dtype::q8_0: return k.qgemm_q8_0x8;
         case dtype::q4_0: return k.qgemm_q4_0x8;
         case dtype::q4_1: return k.qgemm_q4_1x8;
+        case dtype::q5_0: return k.qgemm_q5_0x8;
+        case dtype::q5_1: return k.qgemm_q5_1x8;
         case dtype::q4_k: return k.qgemm_q4_kx8;
         case dtype::q6_k: return k.qgemm_q6_kx8;
         default: break;
@@ -58,12 +60,23 @@ void parallel_items(int64_t n, int n_threads, const F& f) {
 }  // namespace
 
 void matmul_rows8(const tensor& w, const float* x, int64_t n_tokens, float* y) {
-    const int64_t k = w.ne[0], n_out = w.ne[1];
-    if (n_tokens == 0 || n_out == 0) return;
+    const tensor* ws[1] = {&w};
+    float* ys[1] = {y};
+    matmul_rows8_many(ws, ys, 1, x, n_tokens);
+}
+
+void matmul_rows8_many(const tensor* const* ws, float* const* ys, int n_w, const float* x, int64_t n_tokens) {
+    if (n_w <= 0 || n_tokens == 0) return;
+    const int64_t k = ws[0]->ne[0];
     const cpu_kernels& kern = cpu_kernels_get();
-    const qgemm_fn gemm = qgemm_for(kern, w);
     const int64_t n_act = k / qk8_act;
-    const int nt = n_out * k * n_tokens < k_parallel_min_work ? 1 : threads_get();
+    int64_t n_out_all = 0, n_pairs_all = 0;
+    for (int i = 0; i < n_w; ++i) {
+        n_out_all += ws[i]->ne[1];
+        n_pairs_all += ceil_div(ws[i]->ne[1], 2 * rows8_group);
+    }
+    if (n_out_all == 0) return;
+    const int nt = n_out_all * k * n_tokens < k_parallel_min_work ? 1 : threads_get();
 
     // Reused across calls: a decode step must not allocate.
     // (Worker threads see their own thread_local, so only this pointer is shared with them.)
@@ -77,18 +90,37 @@ void matmul_rows8(const tensor& w, const float* x, int64_t n_tokens, float* y) {
     const int64_t tok_block =
         std::min(n_tokens, std::max<int64_t>(8, k_act_block_bytes / (n_act * static_cast<int64_t>(sizeof(block_q8_act)))));
     const int64_t n_tok_blocks = ceil_div(n_tokens, tok_block);
-    const int64_t n_pairs = ceil_div(n_out, 2 * rows8_group);
-    const int64_t pairs_per_chunk = nt == 1 ? n_pairs : std::max<int64_t>(1, ceil_div(n_pairs, 4 * static_cast<int64_t>(nt)));
-    const int64_t n_chunks = ceil_div(n_pairs, pairs_per_chunk);
-    const size_t pair_bytes = 2 * w.group_bytes();
+    // One chunk size for all the matrices (about four chunks per thread in all); chunks never span
+    // two matrices. Items are (token block, matrix, chunk), token blocks outermost.
+    const int64_t pairs_per_chunk = nt == 1 ? n_pairs_all : std::max<int64_t>(1, ceil_div(n_pairs_all, 4 * static_cast<int64_t>(nt)));
+    struct part {
+        const tensor* w;
+        qgemm_fn gemm;
+        float* y;
+        int64_t first_chunk, n_chunks;
+    };
+    thread_local std::vector<part> parts;
+    parts.clear();
+    int64_t n_chunks_all = 0;
+    for (int i = 0; i < n_w; ++i) {
+        const int64_t n_chunks = ceil_div(ceil_div(ws[i]->ne[1], 2 * rows8_group), pairs_per_chunk);
+        parts.push_back({ws[i], qgemm_for(kern, *ws[i]), ys[i], n_chunks_all, n_chunks});
+        n_chunks_all += n_chunks;
+    }
+    const part* const pp = parts.data();
 
-    parallel_items(n_tok_blocks * n_chunks, nt, [&](int64_t item) {
-        const int64_t t0 = (item / n_chunks) * tok_block, c = item % n_chunks;
+    parallel_items(n_tok_blocks * n_chunks_all, nt, [&](int64_t item) {
+        const int64_t t0 = (item / n_chunks_all) * tok_block, c_all = item % n_chunks_all;
+        int i = 0;
+        while (c_all >= pp[i].first_chunk + pp[i].n_chunks) ++i;
+        const part& pt = pp[i];
+        const tensor& w = *pt.w;
+        const int64_t n_out = w.ne[1], c = c_all - pt.first_chunk;
         const int64_t r0 = c * pairs_per_chunk * 2 * rows8_group;
         const int64_t n_t = std::min(tok_block, n_tokens - t0);
         const int64_t n_r = std::min(pairs_per_chunk * 2 * rows8_group, n_out - r0);
-        const char* wg = static_cast<const char*>(w.data) + static_cast<size_t>(c * pairs_per_chunk) * pair_bytes;
-        gemm(wg, n_r, k, act + t0 * n_act, n_t, y + t0 * n_out + r0, n_out);
+        const char* wg = static_cast<const char*>(w.data) + static_cast<size_t>(c * pairs_per_chunk) * 2 * w.group_bytes();
+        pt.gemm(wg, n_r, k, act + t0 * n_act, n_t, pt.y + t0 * n_out + r0, n_out);
     });
 }
 

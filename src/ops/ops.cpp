@@ -338,6 +338,23 @@ void mul(const float* a, const float* b, float* out, int64_t n) {
     parallel_chunks(n, [&](int64_t i, int64_t len) { kernel(a + i, b + i, out + i, len); });
 }
 
+void matmul_many(const tensor* const* ws, float* const* ys, int n_w, const float* x, int64_t n_tokens) {
+    bool together = n_w > 1;
+    for (int i = 0; i < n_w && together; ++i) {
+        together = ws[i]->layout == tensor_layout::rows8 && ws[i]->ne[0] == ws[0]->ne[0];
+    }
+    if (!together) {
+        for (int i = 0; i < n_w; ++i) matmul(*ws[i], x, n_tokens, ys[i]);
+        return;
+    }
+    ops_check::length("matmul", n_tokens);
+    for (int i = 0; i < n_w; ++i) {
+        ops_check::matrix_2d("matmul", *ws[i]);
+        if (matmul_observer_active()) matmul_observe(*ws[i], x, n_tokens);  // --calibrate statistics
+    }
+    matmul_rows8_many(ws, ys, n_w, x, n_tokens);
+}
+
 // Work items are (token block, row chunk) pairs, token blocks outermost, so the threads share one
 // block of activations at a time. Within an item the kernel reads each group of weight rows once
 // and applies it to every token of the block: a weight row is read from memory once per token

@@ -74,6 +74,10 @@ KILN_OPS_DECLARE
 
 namespace ops {
 KILN_OPS_DECLARE
+// ys[i] = x . ws[i]^T for n_w matrices applied to the same activations (q/k/v, gate/up): for rows8
+// matrices of one row length the activations are quantized once and the products run as one
+// parallel loop (fewer waits for the slower thread); the outputs are the bits ops::matmul gives.
+void matmul_many(const tensor* const* ws, float* const* ys, int n_w, const float* x, int64_t n_tokens);
 }  // namespace ops
 
 #undef KILN_OPS_DECLARE
