@@ -1,5 +1,5 @@
 // The GGUF reader and importer: stories260K in its v3, v1, Q8_0 and Q4_0
-// forms, crafted Q4_1 and Q4_K files (imported and written back byte for byte),
+// forms, crafted Q4_1, Q5_0, Q5_1 and Q4_K files (imported and written back byte for byte),
 // vocabulary-only files, and crafted or damaged files that must each fail with
 // one kiln::error line naming the file.
 #include <doctest/doctest.h>
@@ -370,6 +370,62 @@ TEST_CASE("gguf: Q4_1 tensors import losslessly, repack to rows8 and write back 
     CHECK(std::memcmp(bt->data, want.data(), 400) == 0);
 }
 
+TEST_CASE("gguf: Q5_0 and Q5_1 tensors import losslessly, repack to rows8 and write back byte for byte") {
+    struct variant {
+        uint32_t ggml;
+        dtype type;
+        size_t block_bytes;
+        const char* file;
+    };
+    for (const variant& v : {variant{6, dtype::q5_0, 22, "q5_0"}, variant{7, dtype::q5_1, 24, "q5_1"}}) {
+        CAPTURE(v.file);
+        const size_t row_bytes = 2 * v.block_bytes, n_bytes = 10 * row_bytes;
+        gguf_builder b;
+        b.llama_hparams();
+        b.kv_u32("llama.vocab_size", 10);
+        b.tensor("token_embd.weight", v.ggml, {64, 10}, n_bytes);  // 2 blocks per row
+        const std::string path = kt::temp_dir() + "/" + v.file + ".gguf";
+        write_file(path, b.bytes());
+        const source_model m = gguf_import(path);
+        const source_tensor* t = find_tensor(m, "token_embd.weight");
+        REQUIRE(t);
+        CHECK(t->type == v.type);
+        CHECK(t->layout == tensor_layout::plain);
+        REQUIRE(t->n_bytes() == n_bytes);
+        // Every byte is 0x01: d (and m) = fp16 0x0101; low nibbles 1 (weights 0..15), high 0 (16..31);
+        // qh = 0x01010101 sets the 5th bit of weights 0, 8, 16 and 24 (bit i of qh is weight i's).
+        const float h = fp16_to_f32(0x0101);
+        std::vector<float> row(64);
+        row_to_f32(v.type, t->data, row.data(), 64);
+        for (int i = 0; i < 64; ++i) {
+            const int q = (i % 32 < 16 ? 1 : 0) + (i % 8 == 0 ? 16 : 0);
+            CHECK(row[i] == (v.type == dtype::q5_0 ? h * static_cast<float>(q - 16) : h * static_cast<float>(q) + h));
+        }
+        const std::vector<uint8_t> want(static_cast<const uint8_t*>(t->data), static_cast<const uint8_t*>(t->data) + n_bytes);
+
+        source_model packed = gguf_import(path);
+        recipe_pack(packed);
+        const source_tensor* p = find_tensor(packed, "token_embd.weight");
+        REQUIRE(p);
+        CHECK(p->layout == tensor_layout::rows8);
+        std::vector<uint8_t> pb(p->n_bytes()), r(row_bytes);
+        p->read_into(pb.data());
+        for (int64_t i = 0; i < 10; ++i) {
+            quant_unpack_row_rows8(v.type, pb.data(), 10, 64, i, r.data());
+            CHECK(std::memcmp(r.data(), want.data() + i * row_bytes, row_bytes) == 0);
+        }
+
+        const std::string out = kt::temp_dir() + "/" + v.file + "_back.gguf";
+        gguf_write_file(m, out);
+        const source_model back = gguf_import(out);
+        const source_tensor* bt = find_tensor(back, "token_embd.weight");
+        REQUIRE(bt);
+        CHECK(bt->type == v.type);
+        REQUIRE(bt->n_bytes() == n_bytes);
+        CHECK(std::memcmp(bt->data, want.data(), n_bytes) == 0);
+    }
+}
+
 TEST_CASE("gguf: Q4_K tensors import losslessly, repack to rows8 and write back byte for byte") {
     gguf_builder b;
     b.llama_hparams();
@@ -566,8 +622,8 @@ TEST_CASE("gguf: crafted faults each give one error line naming the file") {
     }
     {
         gguf_builder b = base();
-        b.tensor("blk.0.attn_q.weight", 6, {32, 2}, 2 * 22);  // Q5_0: parses, but kiln cannot import it
-        check_fault("unsupported_type", b.bytes(), "tensor 'blk.0.attn_q.weight' has ggml type Q5_0", true);
+        b.tensor("blk.0.attn_q.weight", 20, {32, 2}, 2 * 18);  // IQ4_NL: parses, but kiln cannot import it
+        check_fault("unsupported_type", b.bytes(), "tensor 'blk.0.attn_q.weight' has ggml type IQ4_NL", true);
     }
     {
         gguf_builder c;

@@ -84,6 +84,9 @@ TEST_CASE("dispatch: every supported level has a complete table; KILN_ISA values
             reinterpret_cast<const void*>(k.qgemm_q4_1x8), reinterpret_cast<const void*>(k.stream_sum),
             reinterpret_cast<const void*>(k.gemm_q6_k),   reinterpret_cast<const void*>(k.to_f32_q6_k),
             reinterpret_cast<const void*>(k.qgemm_q6_kx8),
+            reinterpret_cast<const void*>(k.gemm_q5_0),   reinterpret_cast<const void*>(k.to_f32_q5_0),
+            reinterpret_cast<const void*>(k.qgemm_q5_0x8), reinterpret_cast<const void*>(k.gemm_q5_1),
+            reinterpret_cast<const void*>(k.to_f32_q5_1), reinterpret_cast<const void*>(k.qgemm_q5_1x8),
         };
         for (const void* f : fns) CHECK(f != nullptr);
     }

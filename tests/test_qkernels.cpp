@@ -38,7 +38,7 @@ using kiln::test::threads_guard;
 
 namespace {
 
-const dtype k_types[] = {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k, dtype::q6_k};
+const dtype k_types[] = {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q5_0, dtype::q5_1, dtype::q4_k, dtype::q6_k};
 
 int block_of(dtype t) { return dtype_info(t).block_size; }
 
@@ -47,6 +47,8 @@ qgemm_fn qgemm_of(const cpu_kernels& k, dtype t) {
         case dtype::q8_0: return k.qgemm_q8_0x8;
         case dtype::q4_0: return k.qgemm_q4_0x8;
         case dtype::q4_1: return k.qgemm_q4_1x8;
+        case dtype::q5_0: return k.qgemm_q5_0x8;
+        case dtype::q5_1: return k.qgemm_q5_1x8;
         case dtype::q6_k: return k.qgemm_q6_kx8;
         default: return k.qgemm_q4_kx8;
     }
@@ -88,6 +90,10 @@ TEST_CASE("rows8: byte sizes pad the rows to a multiple of 8; pack then unpack i
     CHECK(quant_has_rows8(dtype::q4_1));
     CHECK(quant_has_rows8(dtype::q4_k));
     CHECK(quant_has_rows8(dtype::q6_k));
+    CHECK(quant_has_rows8(dtype::q5_0));
+    CHECK(quant_has_rows8(dtype::q5_1));
+    CHECK(quant_rows8_bytes(dtype::q5_0, 9, 64) == 16 * 2 * 22);
+    CHECK(quant_rows8_bytes(dtype::q5_1, 3, 32) == 8 * 24);
     CHECK(!quant_has_rows8(dtype::f16));
     CHECK(quant_rows8_bytes(dtype::q8_0, 9, 64) == 16 * 2 * 34);
     CHECK(quant_rows8_bytes(dtype::q4_0, 8, 32) == 8 * 18);
@@ -130,6 +136,38 @@ TEST_CASE("rows8: byte sizes pad the rows to a multiple of 8; pack then unpack i
         CHECK(blk1->m[r] == (r < 5 ? plain1[r].m : 0));
         for (int i = 0; i < 16; ++i) CHECK(blk1->qs[((i / 4) * 8 + r) * 4 + i % 4] == (r < 5 ? plain1[r].qs[i] : 0));
     }
+    // q5_0 / q5_1: the 5-bit code of element i of row r (GGUF: low nibble of byte i % 16, 5th bit =
+    // bit i of qh) from the q4_0 nibble chunks and the qh plane (bit c / 4 + c of byte r * 4 + j).
+    qmatrix m50(dtype::q5_0, 32, 5, 8);
+    qmatrix m51(dtype::q5_1, 32, 5, 9);
+    const auto* blk50 = reinterpret_cast<const block_q5_0x8*>(m50.packed.data());
+    const auto* plain50 = reinterpret_cast<const block_q5_0*>(m50.plain.data());
+    const auto* blk51 = reinterpret_cast<const block_q5_1x8*>(m51.packed.data());
+    const auto* plain51 = reinterpret_cast<const block_q5_1*>(m51.plain.data());
+    auto gguf_code = [](const uint8_t* qs, const uint8_t* qh, int i) {
+        uint32_t h = 0;
+        std::memcpy(&h, qh, 4);
+        return (i < 16 ? qs[i] & 15 : qs[i - 16] >> 4) | static_cast<int>((h >> i) & 1) << 4;
+    };
+    auto rows8_code = [](const uint8_t* qs, const uint8_t* qh, int r, int i) {
+        const int c = (i % 16) / 4, j = i % 4;
+        const int byte = qs[(c * 8 + r) * 4 + j], plane = qh[r * 4 + j];
+        return i < 16 ? (byte & 15) | ((plane >> c) & 1) << 4 : (byte >> 4) | ((plane >> (4 + c)) & 1) << 4;
+    };
+    int n_high = 0;
+    for (int r = 0; r < 8; ++r) {
+        CHECK(blk50->d[r] == (r < 5 ? plain50[r].d : 0));
+        CHECK(blk51->d[r] == (r < 5 ? plain51[r].d : 0));
+        CHECK(blk51->m[r] == (r < 5 ? plain51[r].m : 0));
+        for (int i = 0; i < 32; ++i) {
+            const int w50 = r < 5 ? gguf_code(plain50[r].qs, plain50[r].qh, i) : 0;
+            const int w51 = r < 5 ? gguf_code(plain51[r].qs, plain51[r].qh, i) : 0;
+            REQUIRE(rows8_code(blk50->qs, blk50->qh, r, i) == w50);
+            REQUIRE(rows8_code(blk51->qs, blk51->qh, r, i) == w51);
+            n_high += (w50 >> 4) + (w51 >> 4);
+        }
+    }
+    CHECK(n_high > 20);  // the 5th bits are exercised
     // q6_k: element e of row r, code u = q + 32, from GGUF's ql / qh split into the two rows8 planes.
     qmatrix m6(dtype::q6_k, 256, 3, 6);
     const auto* blk6 = reinterpret_cast<const block_q6_kx8*>(m6.packed.data());
@@ -390,8 +428,8 @@ TEST_CASE("matmul on rows8: 1 and 2 threads agree bit for bit; get_rows unpacks 
     }
 }
 
-TEST_CASE("plain q4_k, q4_1 and q6_k run the exact f32 path at every level") {
-    for (dtype t : {dtype::q4_k, dtype::q4_1, dtype::q6_k}) {
+TEST_CASE("plain q4_k, q4_1, q5_0, q5_1 and q6_k run the exact f32 path at every level") {
+    for (dtype t : {dtype::q4_k, dtype::q4_1, dtype::q5_0, dtype::q5_1, dtype::q6_k}) {
         CAPTURE(dtype_name(t));
         qmatrix m(t, 512, 13, 23);
         tensor w = m.plain_tensor();

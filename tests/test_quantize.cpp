@@ -83,6 +83,12 @@ TEST_CASE("round trips stay within each type's error bound") {
     const auto y4k = round_trip(dtype::q4_k, x, k);
     const auto y41 = round_trip(dtype::q4_1, x, k);
     const auto y6k = round_trip(dtype::q6_k, x, k);
+    const auto y50 = round_trip(dtype::q5_0, x, k);
+    const auto y51 = round_trip(dtype::q5_1, x, k);
+    MESSAGE("rel rmse: q5_0 " << rel_rmse(x, y50) << ", q5_1 " << rel_rmse(x, y51) << ", q4_1 " << rel_rmse(x, y41));
+    CHECK(rel_rmse(x, y50) < 0.065);
+    CHECK(rel_rmse(x, y51) < 0.055);
+    CHECK(rel_rmse(x, y51) < rel_rmse(x, y41) * 0.6);
     CHECK(rel_rmse(x, y8) < 0.01);
     CHECK(rel_rmse(x, y6k) < 0.03);
     CHECK(rel_rmse(x, y4) < 0.13);
@@ -102,6 +108,8 @@ TEST_CASE("round trips stay within each type's error bound") {
             CHECK(std::fabs(x[i] - y8[i]) <= amax / 127.0f * 1.01f);
             CHECK(std::fabs(x[i] - y4[i]) <= amax / 8.0f * 2.0f);
             CHECK(std::fabs(x[i] - y41[i]) <= (hi - lo) / 15.0f * 2.0f);
+            CHECK(std::fabs(x[i] - y50[i]) <= amax / 16.0f * 2.0f);
+            CHECK(std::fabs(x[i] - y51[i]) <= (hi - lo) / 31.0f * 2.0f);
         }
     }
 }
@@ -168,6 +176,36 @@ TEST_CASE("q4_1: the (d, m) search beats the min/max block and q4_0; GGUF's Q4_1
     CHECK(rel_rmse(y1, y2) < 0.02);
 }
 
+TEST_CASE("q5_0 and q5_1: GGUF's Q5_0 / Q5_1 layouts (5th bit of weight i = bit i of qh)") {
+    block_q5_0 b0{};
+    block_q5_1 b1{};
+    b0.d = b1.d = fp16_from_f32(0.25f);
+    b1.m = fp16_from_f32(-1.5f);
+    for (int j = 0; j < 16; ++j) b0.qs[j] = b1.qs[j] = static_cast<uint8_t>((j * 7 + 3) & 0xff);
+    const uint8_t qh[4] = {0xa5, 0x0f, 0x3c, 0x81};
+    for (int i = 0; i < 4; ++i) b0.qh[i] = b1.qh[i] = qh[i];
+    std::vector<float> y0(32), y1(32), z0(32), z1(32);
+    dequantize_row(dtype::q5_0, &b0, y0.data(), 32);
+    dequantize_row(dtype::q5_1, &b1, y1.data(), 32);
+    row_to_f32(dtype::q5_0, &b0, z0.data(), 32);
+    row_to_f32(dtype::q5_1, &b1, z1.data(), 32);
+    CHECK(y0 == z0);
+    CHECK(y1 == z1);
+    for (int e = 0; e < 32; ++e) {
+        const int q = (e < 16 ? b0.qs[e] & 15 : b0.qs[e - 16] >> 4) | ((qh[e / 8] >> (e % 8)) & 1) << 4;
+        CHECK(y0[e] == 0.25f * static_cast<float>(q - 16));
+        CHECK(y1[e] == 0.25f * static_cast<float>(q) - 1.5f);
+    }
+    // the quantizers' blocks round-trip stably
+    const int64_t k = 512;
+    const auto x = gaussian(static_cast<size_t>(k * 8), 6);
+    for (dtype t : {dtype::q5_0, dtype::q5_1}) {
+        const auto r1 = round_trip(t, x, k);
+        const auto r2 = round_trip(t, r1, k);
+        CHECK(rel_rmse(r1, r2) < 0.01);
+    }
+}
+
 TEST_CASE("importance weighting lowers the weighted error") {
     const int64_t k = 512, rows = 16;
     const auto x = gaussian(static_cast<size_t>(k * rows), 3);
@@ -175,7 +213,7 @@ TEST_CASE("importance weighting lowers the weighted error") {
     auto g = gaussian(static_cast<size_t>(k), 4);
     std::vector<float> imp(static_cast<size_t>(k));
     for (int64_t j = 0; j < k; ++j) imp[j] = std::exp(2.0f * g[j]);
-    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k, dtype::q6_k}) {
+    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q5_0, dtype::q5_1, dtype::q4_k, dtype::q6_k}) {
         const double plain = weighted_sse(x, round_trip(t, x, k), k, imp);
         const double weighted = weighted_sse(x, round_trip(t, x, k, imp.data()), k, imp);
         MESSAGE(std::string(dtype_name(t)) << ": weighted error without importance " << plain << ", with " << weighted);
@@ -185,7 +223,7 @@ TEST_CASE("importance weighting lowers the weighted error") {
 
 TEST_CASE("degenerate blocks: zeros, constants, one spike, non-finite importance, bad row length") {
     const int64_t k = 256;
-    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k, dtype::q6_k}) {
+    for (dtype t : {dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q5_0, dtype::q5_1, dtype::q4_k, dtype::q6_k}) {
         CAPTURE(dtype_name(t));
         std::vector<float> zeros(k, 0.0f);
         for (float v : round_trip(t, zeros, k)) CHECK(v == 0.0f);

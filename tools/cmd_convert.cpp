@@ -33,7 +33,7 @@ void convert(const convert_options& o) {
     quant_recipe_options ro;
     if (!o.quant_type.empty()) {
         if (!quant_scheme_from_name(o.quant_type, ro.scheme)) {
-            fail("--type {} is not supported (choose q8, q4, q4k or q6k)", o.quant_type);
+            fail("--type {} is not supported (choose q8, q4, q4k, q6k, q5_0 or q5_1)", o.quant_type);
         }
         if (!o.dtype_name.empty()) fail("--dtype and --type cannot be combined (--type chooses every tensor's type)");
     }
@@ -76,7 +76,7 @@ void add_convert_command(CLI::App& app) {
     cmd->add_option("-o,--output", o->output, "output KILN file")->required();
     cmd->add_option("--tokenizer", o->tokenizer, "tokenizer.bin for a llama2.c checkpoint");
     cmd->add_option("--dtype", o->dtype_name, "weight type: f32, f16 or bf16 (default: keep the source's)");
-    cmd->add_option("--type", o->quant_type, "quantize: q8, q4, q4k or q6k (the kiln quantize recipe, no calibration)");
+    cmd->add_option("--type", o->quant_type, "quantize: q8, q4, q4k, q6k, q5_0 or q5_1 (the kiln quantize recipe, no calibration)");
     cmd->callback([o] { convert(*o); });
 }
 

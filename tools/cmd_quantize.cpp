@@ -59,7 +59,7 @@ imatrix calibrate(const quantize_options& o) {
 void quantize_cmd(const quantize_options& o) {
     apply_threads(o.threads);
     quant_recipe_options ro;
-    if (!quant_scheme_from_name(o.type, ro.scheme)) fail("--type {} is not supported (choose q8, q4, q4k or q6k)", o.type);
+    if (!quant_scheme_from_name(o.type, ro.scheme)) fail("--type {} is not supported (choose q8, q4, q4k, q6k, q5_0 or q5_1)", o.type);
     if (!o.keep_output.empty()) {
         if (o.keep_output != "f16") fail("--keep-output {} is not supported (only f16)", o.keep_output);
         ro.output_f16 = true;
@@ -102,10 +102,10 @@ void quantize_cmd(const quantize_options& o) {
 
 void add_quantize_command(CLI::App& app) {
     auto o = std::make_shared<quantize_options>();
-    CLI::App* cmd = app.add_subcommand("quantize", "quantize a model to q8, q4, q4k or q6k");
+    CLI::App* cmd = app.add_subcommand("quantize", "quantize a model to q8, q4, q4k, q6k, q5_0 or q5_1");
     cmd->add_option("input", o->input, "input model (KILN, or any format kiln convert reads)")->required();
     cmd->add_option("-o,--output", o->output, "output KILN file")->required();
-    cmd->add_option("--type", o->type, "q8 (8.5 bits/weight), q4 (4.5), q4k (4.5, k-quant super-blocks) or q6k (6.5625)")
+    cmd->add_option("--type", o->type, "q8 (8.5 bits/weight), q4 (4.5), q4k (4.5, k-quant super-blocks), q6k (6.5625), q5_0 (5.5) or q5_1 (6.0)")
         ->required();
     cmd->add_option("--keep-output", o->keep_output, "keep the output projection in this type (f16)");
     cmd->add_option("--calibrate", o->calibrate,

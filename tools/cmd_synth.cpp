@@ -86,7 +86,7 @@ void write_model(const source_model& m, const synth_cli_options& o) {
 
 void synth(const synth_cli_options& o, CLI::App* cmd) {
     dtype type = dtype::f32;
-    if (!dtype_from_name(o.type_name, type)) fail("--type {}: unknown type (f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)", o.type_name);
+    if (!dtype_from_name(o.type_name, type)) fail("--type {}: unknown type (f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q4_k, q6_k)", o.type_name);
     if (!(o.noise >= 0.0 && o.noise <= 10.0)) fail("--noise {} is out of range [0, 10]", o.noise);
     if (!o.arch.empty() && o.arch != "llama" && o.arch != "qwen2") fail("--arch {}: not supported (llama, qwen2)", o.arch);
     check_output(o);
@@ -150,7 +150,7 @@ void add_synth_command(CLI::App& app) {
     cmd->add_option("--ffn", o->ffn, "feed-forward width");
     cmd->add_option("--vocab", o->vocab, "vocabulary size (default 32000)");
     cmd->add_option("-o,--output", o->output, "output file")->required();
-    cmd->add_option("--type", o->type_name, "weight type: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k")->capture_default_str();
+    cmd->add_option("--type", o->type_name, "weight type: f32, f16, bf16, q8_0, q4_0, q5_0, q5_1, q4_k, q6_k")->capture_default_str();
     cmd->add_option("--seed", o->seed, "random seed")->capture_default_str();
     cmd->add_flag("--gguf", o->gguf, "write GGUF v3 (for llama.cpp) instead of KILN");
     cmd->add_option("--vocab-from", o->vocab_spec, "tokenizer: a GGUF file with one, or 'synthetic' (default: the shape's real one when found)");

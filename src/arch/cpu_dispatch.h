@@ -91,6 +91,11 @@ struct cpu_kernels {
     // plain q6_k (GGUF Q6_K): the same exact-f32 path
     gemm_fn gemm_q6_k;
     row_to_f32_fn to_f32_q6_k;
+    // plain q5_0 / q5_1 (GGUF Q5_0 / Q5_1): the same exact-f32 path
+    gemm_fn gemm_q5_0;
+    row_to_f32_fn to_f32_q5_0;
+    gemm_fn gemm_q5_1;
+    row_to_f32_fn to_f32_q5_1;
 
     // rows8 weights: activations quantized to int8 once per matmul, integer dot products
     quantize_act_fn quantize_act;
@@ -99,6 +104,8 @@ struct cpu_kernels {
     qgemm_fn qgemm_q4_kx8;
     qgemm_fn qgemm_q4_1x8;
     qgemm_fn qgemm_q6_kx8;
+    qgemm_fn qgemm_q5_0x8;
+    qgemm_fn qgemm_q5_1x8;
 
     // bf16 weights against activations rounded to bf16 once per call: products exact in f32, sums
     // in f32. ops::matmul uses it for several tokens where bf16_dot_native (vdpbf16ps) is set; the

@@ -38,6 +38,29 @@ void q4_1_to_f32(const block_q4_1* b, float* dst, int64_t n) {
     }
 }
 
+// The 5-bit code of element i of a GGUF Q5_0/Q5_1 block: low nibble as in q4_0, 5th bit = bit i of qh.
+template <class Block>
+int q5_code(const Block& b, int i) {
+    const int nib = i < 16 ? b.qs[i] & 0x0f : b.qs[i - 16] >> 4;
+    return nib | ((b.qh[i / 8] >> (i % 8)) & 1) << 4;
+}
+
+// GGUF Q5_0: w = d * (q - 16).
+void q5_0_to_f32(const block_q5_0* b, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / qk5_0; ++i) {
+        const float d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < qk5_0; ++j) dst[i * qk5_0 + j] = d * static_cast<float>(q5_code(b[i], j) - 16);
+    }
+}
+
+// GGUF Q5_1: w = d * q + m (d * q is exact in f32).
+void q5_1_to_f32(const block_q5_1* b, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n / qk5_1; ++i) {
+        const float d = fp16_to_f32(b[i].d), m = fp16_to_f32(b[i].m);
+        for (int j = 0; j < qk5_1; ++j) dst[i * qk5_1 + j] = d * static_cast<float>(q5_code(b[i], j)) + m;
+    }
+}
+
 // GGUF Q4_K: w = (d * sc_j) * q - dmin * m_j per sub-block j of 32 (the order of operations is
 // the one every kernel level and quant/quantize.cpp use, so all agree exactly).
 void q4_k_to_f32(const block_q4_k* b, float* dst, int64_t n) {
@@ -123,6 +146,8 @@ void row_to_f32(dtype t, const void* src, float* dst, int64_t n) {
         case dtype::q8_0: q8_0_to_f32(static_cast<const block_q8_0*>(src), dst, n); return;
         case dtype::q4_0: q4_0_to_f32(static_cast<const block_q4_0*>(src), dst, n); return;
         case dtype::q4_1: q4_1_to_f32(static_cast<const block_q4_1*>(src), dst, n); return;
+        case dtype::q5_0: q5_0_to_f32(static_cast<const block_q5_0*>(src), dst, n); return;
+        case dtype::q5_1: q5_1_to_f32(static_cast<const block_q5_1*>(src), dst, n); return;
         case dtype::q4_k: q4_k_to_f32(static_cast<const block_q4_k*>(src), dst, n); return;
         case dtype::q6_k: q6_k_to_f32(static_cast<const block_q6_k*>(src), dst, n); return;
     }
@@ -144,6 +169,8 @@ void row_from_f32(dtype t, const float* src, void* dst, int64_t n) {
         case dtype::q8_0: f32_to_q8_0(src, static_cast<block_q8_0*>(dst), n); return;
         case dtype::q4_0: f32_to_q4_0(src, static_cast<block_q4_0*>(dst), n); return;
         case dtype::q4_1: quantize_rows(dtype::q4_1, src, 1, n, dst, nullptr); return;
+        case dtype::q5_0: quantize_rows(dtype::q5_0, src, 1, n, dst, nullptr); return;
+        case dtype::q5_1: quantize_rows(dtype::q5_1, src, 1, n, dst, nullptr); return;
         case dtype::q4_k: quantize_rows(dtype::q4_k, src, 1, n, dst, nullptr); return;
         case dtype::q6_k: quantize_rows(dtype::q6_k, src, 1, n, dst, nullptr); return;
     }

@@ -2,7 +2,7 @@
 //
 // The numeric values are part of the KILN file format (docs/FORMAT.md): never
 // renumber, only append. Quantized block types share the GGUF block layouts
-// where a GGUF counterpart exists, so GGUF Q8_0/Q4_0/Q4_1/Q4_K/Q6_K import is lossless.
+// where a GGUF counterpart exists, so GGUF Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q6_K import is lossless.
 #pragma once
 
 #include <cstddef>
@@ -17,6 +17,8 @@ enum class dtype : uint32_t {
     f16 = 1,
     bf16 = 2,
     q4_1 = 3,   // block_q4_1 (GGUF Q4_1)
+    q5_0 = 6,   // block_q5_0 (GGUF Q5_0)
+    q5_1 = 7,   // block_q5_1 (GGUF Q5_1)
     q8_0 = 8,   // block_q8_0
     q4_0 = 9,   // block_q4_0
     q4_k = 12,  // block_q4_k (GGUF Q4_K)
@@ -50,6 +52,29 @@ struct block_q4_1 {
     uint8_t qs[qk4_1 / 2];   // w = d * q + m, q in 0..15
 };
 static_assert(sizeof(block_q4_1) == 20, "block_q4_1 must be 20 bytes");
+
+// 32 5-bit weights and one fp16 scale (GGUF Q5_0): 5.5 bits per weight. The low 4 bits of the
+// codes are laid out as in q4_0 (byte j: weight j low, j+16 high); the 5th bit of weight i is bit i
+// of qh read as a little-endian uint32. llama.cpp's Q4_K_M files use it for matrices whose rows are
+// not a multiple of 256.
+constexpr int qk5_0 = 32;
+struct block_q5_0 {
+    uint16_t d;              // fp16 scale
+    uint8_t qh[4];           // 5th bits, weight i at bit i % 8 of byte i / 8
+    uint8_t qs[qk5_0 / 2];   // w = d * (q - 16), q in 0..31
+};
+static_assert(sizeof(block_q5_0) == 22, "block_q5_0 must be 22 bytes");
+
+// 32 5-bit weights with an fp16 scale and an fp16 minimum (GGUF Q5_1): 6.0 bits per weight. qh and
+// qs as in block_q5_0.
+constexpr int qk5_1 = 32;
+struct block_q5_1 {
+    uint16_t d;              // fp16 scale
+    uint16_t m;              // fp16 minimum
+    uint8_t qh[4];           // 5th bits, weight i at bit i % 8 of byte i / 8
+    uint8_t qs[qk5_1 / 2];   // w = d * q + m, q in 0..31
+};
+static_assert(sizeof(block_q5_1) == 24, "block_q5_1 must be 24 bytes");
 
 // The k-quant 4-bit type (GGUF Q4_K): a super-block of 256 weights in 8 sub-blocks of 32, each
 // sub-block with a 6-bit scale and a 6-bit min, quantized against the fp16 super-block d and dmin:
@@ -123,6 +148,31 @@ struct block_q4_1x8 {
     uint8_t qs[8 * qk4_1 / 2];
 };
 static_assert(sizeof(block_q4_1x8) == 160, "block_q4_1x8 must be 160 bytes");
+
+// q5_0, rows8: 8 rows x 32 weights. qs holds the low 4 bits of the codes exactly as block_q4_0x8
+// (so the kernels share its nibble loading); qh is a bit plane in the same 4-byte chunks:
+// qh[r * 4 + j] bit c (0..3) is the 5th bit of q[r][4c + j] (the low nibble of qs chunk c's byte
+// r * 4 + j), bit 4 + c the 5th bit of q[r][16 + 4c + j] (its high nibble). So the code of the low
+// nibbles of chunk c is (qs & 15) | ((qh << (4 - c)) & 16) and of the high nibbles
+// (qs >> 4 & 15) | ((qh >> c) & 16): a 16-bit shift and an and per vector, the stray bits a 16-bit
+// shift carries over from the next byte fall outside bit 4. The code q (0..31) is the unsigned code
+// (w = d * (q - 16)). 176 bytes per 256 weights: 5.5 bits per weight.
+struct block_q5_0x8 {
+    uint16_t d[8];        // fp16 scale of each row's block
+    uint8_t qh[8 * 4];    // the 5th bits (above)
+    uint8_t qs[8 * qk5_0 / 2];
+};
+static_assert(sizeof(block_q5_0x8) == 176, "block_q5_0x8 must be 176 bytes");
+
+// q5_1, rows8: qh and qs as in block_q5_0x8, each row's fp16 minimum as in block_q4_1x8; the code
+// is q itself, w = d * q + m. 192 bytes per 256 weights: 6.0 bits per weight.
+struct block_q5_1x8 {
+    uint16_t d[8];        // fp16 scale of each row's block
+    uint16_t m[8];        // fp16 minimum of each row's block
+    uint8_t qh[8 * 4];
+    uint8_t qs[8 * qk5_1 / 2];
+};
+static_assert(sizeof(block_q5_1x8) == 192, "block_q5_1x8 must be 192 bytes");
 
 // q4_k, rows8: 8 rows x 256 weights (one GGUF Q4_K super-block per row). 1152 bytes per 2048
 // weights: 4.5 bits per weight, the same as plain q4_k.

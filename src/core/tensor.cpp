@@ -16,6 +16,8 @@ const dtype_traits k_traits_bf16 = {"bf16", 1, 2, false};
 const dtype_traits k_traits_q8_0 = {"q8_0", qk8_0, sizeof(block_q8_0), true};
 const dtype_traits k_traits_q4_0 = {"q4_0", qk4_0, sizeof(block_q4_0), true};
 const dtype_traits k_traits_q4_1 = {"q4_1", qk4_1, sizeof(block_q4_1), true};
+const dtype_traits k_traits_q5_0 = {"q5_0", qk5_0, sizeof(block_q5_0), true};
+const dtype_traits k_traits_q5_1 = {"q5_1", qk5_1, sizeof(block_q5_1), true};
 const dtype_traits k_traits_q4_k = {"q4_k", qk_k, sizeof(block_q4_k), true};
 const dtype_traits k_traits_q6_k = {"q6_k", qk_k, sizeof(block_q6_k), true};
 
@@ -29,6 +31,8 @@ const dtype_traits* dtype_info(uint32_t raw) {
         case dtype::q8_0: return &k_traits_q8_0;
         case dtype::q4_0: return &k_traits_q4_0;
         case dtype::q4_1: return &k_traits_q4_1;
+        case dtype::q5_0: return &k_traits_q5_0;
+        case dtype::q5_1: return &k_traits_q5_1;
         case dtype::q4_k: return &k_traits_q4_k;
         case dtype::q6_k: return &k_traits_q6_k;
     }
@@ -36,8 +40,8 @@ const dtype_traits* dtype_info(uint32_t raw) {
 }
 
 bool dtype_from_name(std::string_view name, dtype& out) {
-    for (dtype t : {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q4_k,
-                    dtype::q6_k}) {
+    for (dtype t : {dtype::f32, dtype::f16, dtype::bf16, dtype::q8_0, dtype::q4_0, dtype::q4_1, dtype::q5_0,
+                    dtype::q5_1, dtype::q4_k, dtype::q6_k}) {
         if (name == dtype_name(t)) { out = t; return true; }
     }
     return false;

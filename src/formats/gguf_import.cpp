@@ -147,6 +147,8 @@ bool dtype_from_ggml(uint32_t ggml_type, dtype& out) {
         case 1: out = dtype::f16; return true;
         case 2: out = dtype::q4_0; return true;
         case 3: out = dtype::q4_1; return true;
+        case 6: out = dtype::q5_0; return true;
+        case 7: out = dtype::q5_1; return true;
         case 8: out = dtype::q8_0; return true;
         case 12: out = dtype::q4_k; return true;  // block_q4_k is GGUF's Q4_K block, byte for byte
         case 14: out = dtype::q6_k; return true;  // block_q6_k is GGUF's Q6_K block, byte for byte
@@ -159,7 +161,7 @@ source_tensor import_tensor(const gguf_file& g, const gguf_tensor& t) {
     source_tensor s;
     s.name = t.name;
     if (!dtype_from_ggml(t.type, s.type)) {
-        fail("{}: tensor '{}' has ggml type {}, which kiln cannot import (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K)",
+        fail("{}: tensor '{}' has ggml type {}, which kiln cannot import (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K)",
              g.path(), t.name, ggml_type_name(t.type));
     }
     s.n_dims = t.n_dims;

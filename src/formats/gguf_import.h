@@ -1,6 +1,6 @@
 // GGUF → source_model: maps a GGUF file's hyper-parameters, tokenizer and
 // tensors onto the KILN keys and names of docs/FORMAT.md. Tensors of a type
-// kiln shares with ggml (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) point straight into the
+// kiln shares with ggml (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q6_K) point straight into the
 // mapped file: the import copies no weights.
 #pragma once
 

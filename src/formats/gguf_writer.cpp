@@ -75,6 +75,8 @@ uint32_t ggml_type_of(const source_tensor& t) {
         case dtype::f16: return 1;
         case dtype::q4_0: return 2;
         case dtype::q4_1: return 3;
+        case dtype::q5_0: return 6;
+        case dtype::q5_1: return 7;
         case dtype::q8_0: return 8;
         case dtype::q4_k: return 12;
         case dtype::q6_k: return 14;

@@ -11,7 +11,7 @@
 namespace kiln {
 
 // Supported: architectures llama (RoPE pairing interleaved, as llama.cpp stores llama) and
-// qwen2 (pairing half); tensor types f32, f16, bf16, q8_0, q4_0, q4_1, q4_k, q6_k in the plain layout (KILN's
+// qwen2 (pairing half); tensor types f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q6_k in the plain layout (KILN's
 // plain layout is GGUF's block layout); spm tokenizers (written as "llama") and byte-level BPE
 // ("gpt2"); rope.freq_factors becomes the tensor rope_freqs.weight, as llama.cpp stores it.
 // Anything else is a kiln::error naming the key or tensor.

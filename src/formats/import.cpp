@@ -98,7 +98,7 @@ std::shared_ptr<kiln_file> model_file_open(const std::string& path, const model_
     const model_format f = model_format_detect(path);
     if (f == model_format::kiln) return kiln_file::open(path, opt.use_mmap);
     source_model m = model_import(path, opt.tokenizer_path);
-    // GGUF Q8_0/Q4_0/Q4_1/Q4_K/Q6_K matrices are repacked (losslessly) to rows8 so they run on the integer kernels.
+    // GGUF Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/Q4_K/Q6_K matrices are repacked (losslessly) to rows8 so they run on the integer kernels.
     recipe_pack(m);
     const int fd = kiln_write_memfd(m, path);
     auto file = kiln_file::from_mapped(mapped_file::from_fd(fd, path, opt.use_mmap));

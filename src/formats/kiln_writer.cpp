@@ -65,7 +65,7 @@ void check_source(const source_model& m) {
         }
         if (!t.data && !t.load) fail("tensor '{}' has no data", t.name);
         if (t.layout == tensor_layout::rows8 && (!quant_has_rows8(t.type) || t.n_dims != 2)) {
-            fail("tensor '{}': layout rows8 needs a 2-D q8_0, q4_0, q4_1, q4_k or q6_k matrix, not {} {}-D", t.name,
+            fail("tensor '{}': layout rows8 needs a 2-D q8_0, q4_0, q4_1, q5_0, q5_1, q4_k or q6_k matrix, not {} {}-D", t.name,
                  dtype_name(t.type), t.n_dims);
         }
         if (tensor_layout_name(static_cast<uint32_t>(t.layout)) == nullptr) {

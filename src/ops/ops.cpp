@@ -161,6 +161,8 @@ gemm_fn gemm_for(const cpu_kernels& k, const tensor& w) {
         case dtype::q8_0: return k.gemm_q8_0;
         case dtype::q4_0: return k.gemm_q4_0;
         case dtype::q4_1: return k.gemm_q4_1;
+        case dtype::q5_0: return k.gemm_q5_0;
+        case dtype::q5_1: return k.gemm_q5_1;
         case dtype::q4_k: return k.gemm_q4_k;
         case dtype::q6_k: return k.gemm_q6_k;
     }
@@ -175,6 +177,8 @@ row_to_f32_fn to_f32_for(const cpu_kernels& k, const tensor& t) {
         case dtype::q8_0: return k.to_f32_q8_0;
         case dtype::q4_0: return k.to_f32_q4_0;
         case dtype::q4_1: return k.to_f32_q4_1;
+        case dtype::q5_0: return k.to_f32_q5_0;
+        case dtype::q5_1: return k.to_f32_q5_1;
         case dtype::q4_k: return k.to_f32_q4_k;
         case dtype::q6_k: return k.to_f32_q6_k;
     }

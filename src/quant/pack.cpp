@@ -1,5 +1,5 @@
 // Packing of plain quantized rows into the rows8 layout and back. The byte-level specification is
-// core/dtype.h (block_q8_0x8, block_q4_0x8, block_q4_1x8, block_q4_kx8, block_q6_kx8); this file is its
+// core/dtype.h (block_q8_0x8, block_q4_0x8, block_q4_1x8, block_q5_0x8, block_q5_1x8, block_q4_kx8, block_q6_kx8); this file is its
 // executable form, and
 // the round trip plain -> rows8 -> plain is exact (tests/test_qkernels.cpp).
 #include "quant/pack.h"
@@ -106,6 +106,50 @@ void unpack_q4_1(const block_q4_1x8& in, int r, block_q4_1& out) {
     out.m = in.m[r];
     for (int c = 0; c < qk4_1 / 8; ++c) {
         for (int j = 0; j < 4; ++j) out.qs[4 * c + j] = in.qs[(c * g8 + r) * 4 + j];
+    }
+}
+
+// q5_0 / q5_1: the q4_0 arrangement of the low nibbles; the 5th bits (bit i of the plain qh is
+// element i's) move to the rows8 plane: qh[r * 4 + j] bit c is element 4c + j's, bit 4 + c element
+// 16 + 4c + j's. A padding row is all zero.
+template <class Plain, class Packed>
+void pack_q5(const Plain* const* rows, Packed& out) {
+    constexpr bool has_min = sizeof(Plain) == sizeof(block_q5_1);
+    for (int r = 0; r < g8; ++r) {
+        const Plain* b = rows[r];
+        out.d[r] = b ? b->d : 0;
+        if constexpr (has_min) out.m[r] = b ? b->m : 0;
+        for (int c = 0; c < 4; ++c) {
+            for (int j = 0; j < 4; ++j) out.qs[(c * g8 + r) * 4 + j] = b ? b->qs[4 * c + j] : 0;
+        }
+        for (int j = 0; j < 4; ++j) {
+            int plane = 0;
+            for (int c = 0; b && c < 4; ++c) {
+                const int lo = 4 * c + j, hi = 16 + 4 * c + j;
+                plane |= ((b->qh[lo / 8] >> (lo % 8)) & 1) << c;
+                plane |= ((b->qh[hi / 8] >> (hi % 8)) & 1) << (4 + c);
+            }
+            out.qh[r * 4 + j] = static_cast<uint8_t>(plane);
+        }
+    }
+}
+
+template <class Packed, class Plain>
+void unpack_q5(const Packed& in, int r, Plain& out) {
+    constexpr bool has_min = sizeof(Plain) == sizeof(block_q5_1);
+    out.d = in.d[r];
+    if constexpr (has_min) out.m = in.m[r];
+    for (int c = 0; c < 4; ++c) {
+        for (int j = 0; j < 4; ++j) out.qs[4 * c + j] = in.qs[(c * g8 + r) * 4 + j];
+    }
+    for (int i = 0; i < 4; ++i) out.qh[i] = 0;
+    for (int j = 0; j < 4; ++j) {
+        const int plane = in.qh[r * 4 + j];
+        for (int c = 0; c < 4; ++c) {
+            const int lo = 4 * c + j, hi = 16 + 4 * c + j;
+            out.qh[lo / 8] = static_cast<uint8_t>(out.qh[lo / 8] | ((plane >> c) & 1) << (lo % 8));
+            out.qh[hi / 8] = static_cast<uint8_t>(out.qh[hi / 8] | ((plane >> (4 + c)) & 1) << (hi % 8));
+        }
     }
 }
 
@@ -217,7 +261,8 @@ void check_args(const char* what, dtype t, int64_t n_rows, int64_t k) {
 }  // namespace
 
 bool quant_has_rows8(dtype t) {
-    return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_1 || t == dtype::q4_k || t == dtype::q6_k;
+    return t == dtype::q8_0 || t == dtype::q4_0 || t == dtype::q4_1 || t == dtype::q5_0 || t == dtype::q5_1 ||
+           t == dtype::q4_k || t == dtype::q6_k;
 }
 
 size_t quant_rows8_bytes(dtype t, int64_t n_rows, int64_t k) {
@@ -230,6 +275,12 @@ void quant_pack_rows8(dtype t, const void* plain, int64_t n_rows, int64_t k, voi
         case dtype::q8_0: pack_all<block_q8_0, block_q8_0x8>(plain, n_rows, k, out, qk8_0, pack_q8_0); return;
         case dtype::q4_0: pack_all<block_q4_0, block_q4_0x8>(plain, n_rows, k, out, qk4_0, pack_q4_0); return;
         case dtype::q4_1: pack_all<block_q4_1, block_q4_1x8>(plain, n_rows, k, out, qk4_1, pack_q4_1); return;
+        case dtype::q5_0:
+            pack_all<block_q5_0, block_q5_0x8>(plain, n_rows, k, out, qk5_0, pack_q5<block_q5_0, block_q5_0x8>);
+            return;
+        case dtype::q5_1:
+            pack_all<block_q5_1, block_q5_1x8>(plain, n_rows, k, out, qk5_1, pack_q5<block_q5_1, block_q5_1x8>);
+            return;
         case dtype::q4_k: pack_all<block_q4_k, block_q4_kx8>(plain, n_rows, k, out, qk_k, pack_q4_k); return;
         case dtype::q6_k: pack_all<block_q6_k, block_q6_kx8>(plain, n_rows, k, out, qk_k, pack_q6_k); return;
         default: break;
@@ -259,6 +310,18 @@ void quant_unpack_row_rows8(dtype t, const void* packed, int64_t n_rows, int64_t
             const int64_t nb = k / qk4_1;
             const auto* in = static_cast<const block_q4_1x8*>(packed) + rows8_group_first(g, nb, n_groups);
             for (int64_t b = 0; b < nb; ++b) unpack_q4_1(in[b * stride], rr, static_cast<block_q4_1*>(plain_row)[b]);
+            return;
+        }
+        case dtype::q5_0: {
+            const int64_t nb = k / qk5_0;
+            const auto* in = static_cast<const block_q5_0x8*>(packed) + rows8_group_first(g, nb, n_groups);
+            for (int64_t b = 0; b < nb; ++b) unpack_q5(in[b * stride], rr, static_cast<block_q5_0*>(plain_row)[b]);
+            return;
+        }
+        case dtype::q5_1: {
+            const int64_t nb = k / qk5_1;
+            const auto* in = static_cast<const block_q5_1x8*>(packed) + rows8_group_first(g, nb, n_groups);
+            for (int64_t b = 0; b < nb; ++b) unpack_q5(in[b * stride], rr, static_cast<block_q5_1*>(plain_row)[b]);
             return;
         }
         case dtype::q4_k: {

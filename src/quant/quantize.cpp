@@ -1,4 +1,4 @@
-// Reference quantizers: f32 rows into q8_0, q4_0, q4_1, q4_k and q6_k blocks (GGUF block layouts).
+// Reference quantizers: f32 rows into q8_0, q4_0, q4_1, q5_0, q5_1, q4_k and q6_k blocks (GGUF block layouts).
 //
 // Every quantizer minimizes the (importance-)weighted squared error of its block instead of taking
 // the max-abs scale as it comes: the scale candidates always include the max-abs one, so the chosen
@@ -11,6 +11,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/convert_row.h"
 #include "core/error.h"
 #include "core/fp16.h"
 
@@ -127,14 +128,34 @@ void quantize_q4_0(const float* src, int64_t k, block_q4_0* out, const weighting
     }
 }
 
-// ---- q4_1: w = d * q + m, q in 0..15, d and m fp16 ----
+// q5_0: the q4_0 search over the 5-bit range [-16, 15]; the 5th bits go to qh (bit j: element j).
+void quantize_q5_0(const float* src, int64_t k, block_q5_0* out, const weighting& wt) {
+    static const float divisors[] = {-16.0f, -15.75f, -15.5f, -15.25f, -15.0f, -14.5f, -14.0f, -16.5f,
+                                     15.0f,  15.25f,  15.5f,  14.75f,  14.5f,  14.0f, -13.5f, -13.0f};
+    float w[qk5_0];
+    int q[qk5_0];
+    for (int64_t b = 0; b < k / qk5_0; ++b) {
+        const float* x = src + b * qk5_0;
+        block_weights(wt, x, b * qk5_0, qk5_0, w);
+        const float d = sym_best_scale(x, w, qk5_0, -16, 15, divisors, 16, q);
+        out[b].d = fp16_from_f32(d);
+        uint32_t qh = 0;
+        for (int j = 0; j < qk5_0; ++j) qh |= static_cast<uint32_t>((q[j] + 16) >> 4) << j;
+        for (int i = 0; i < 4; ++i) out[b].qh[i] = static_cast<uint8_t>(qh >> (8 * i));
+        for (int j = 0; j < qk5_0 / 2; ++j) {
+            out[b].qs[j] = static_cast<uint8_t>(((q[j] + 16) & 15) | (((q[j + qk5_0 / 2] + 16) & 15) << 4));
+        }
+    }
+}
 
-// Weighted error of a q4_1 block for fp16-exact (d, m); q receives the codes.
-float q4_1_codes(const float* x, const float* w, float d, float m, int* q) {
+// ---- q4_1 and q5_1: w = d * q + m, q in 0..qmax (15 or 31), d and m fp16 ----
+
+// Weighted error of a q4_1 / q5_1 block of 32 for fp16-exact (d, m); q receives the codes.
+float q4_1_codes(const float* x, const float* w, float d, float m, int* q, int qmax = 15) {
     const float id = d > 0.0f ? 1.0f / d : 0.0f;
     float err = 0.0f;
     for (int j = 0; j < qk4_1; ++j) {
-        q[j] = clamp_int(static_cast<int>(std::nearbyint((x[j] - m) * id)), 0, 15);
+        q[j] = clamp_int(static_cast<int>(std::nearbyint((x[j] - m) * id)), 0, qmax);
         const float e = d * static_cast<float>(q[j]) + m - x[j];
         err += w[j] * e * e;
     }
@@ -144,21 +165,22 @@ float q4_1_codes(const float* x, const float* w, float d, float m, int* q) {
 // The classic min/max block (d = (max - min) / 15, m = min, llama.cpp's Q4_1) is the first
 // candidate; then a grid of scales spanning the range, each followed by a weighted least-squares fit
 // of (d, m) to the codes it produced and, with d and m rounded to fp16, the codes chosen again and
-// the fit repeated once. The block with the lowest weighted error is kept.
-void quantize_q4_1_block(const float* x, const float* w, block_q4_1& out) {
+// the fit repeated once. The block with the lowest weighted error is kept. q receives the codes
+// (0..qmax), d and m the fp16 scale and minimum.
+void quantize_min_block(const float* x, const float* w, int qmax, uint16_t& d_out, uint16_t& m_out, int* q) {
     float xmin = x[0], xmax = x[0];
     for (int j = 1; j < qk4_1; ++j) {
         xmin = std::min(xmin, x[j]);
         xmax = std::max(xmax, x[j]);
     }
-    int q[qk4_1], tmp[qk4_1];
+    int tmp[qk4_1];
     float best_d = 0.0f, best_m = fp16_round(xmin);
-    float best_err = q4_1_codes(x, w, best_d, best_m, q);
+    float best_err = q4_1_codes(x, w, best_d, best_m, q, qmax);
     auto consider = [&](float d, float m) {
         d = fp16_round(d);
         m = fp16_round(m);
         if (!(d > 0.0f) || !std::isfinite(d) || !std::isfinite(m)) return false;
-        const float err = q4_1_codes(x, w, d, m, tmp);
+        const float err = q4_1_codes(x, w, d, m, tmp, qmax);
         if (err < best_err) {
             best_err = err;
             best_d = d;
@@ -183,35 +205,50 @@ void quantize_q4_1_block(const float* x, const float* w, block_q4_1& out) {
         m = static_cast<float>((sqq * sx - sq * sxq) / det);
         return true;
     };
+    const float fq = static_cast<float>(qmax);
+    const float grid_step = qmax == 15 ? 0.1f : 0.2f;  // the grid spans the same relative range
     if (!(xmax > xmin)) {
-        out.d = fp16_from_f32(best_d);
-        out.m = fp16_from_f32(best_m);
         std::fill(q, q + qk4_1, 0);
     } else {
-        consider((xmax - xmin) / 15.0f, xmin);
+        consider((xmax - xmin) / fq, xmin);
         for (int step = -12; step <= 12; ++step) {
-            const float iscale = (15.0f + 0.1f * static_cast<float>(step)) / (xmax - xmin);
+            const float iscale = (fq + grid_step * static_cast<float>(step)) / (xmax - xmin);
             int c[qk4_1];
             for (int j = 0; j < qk4_1; ++j) {
-                c[j] = clamp_int(static_cast<int>(std::nearbyint(iscale * (x[j] - xmin))), 0, 15);
+                c[j] = clamp_int(static_cast<int>(std::nearbyint(iscale * (x[j] - xmin))), 0, qmax);
             }
             float d, m;
             if (!fit(c, d, m) || !consider(d, m)) continue;
             // the codes of the rounded (d, m) may differ from c: fit once more to those
-            q4_1_codes(x, w, fp16_round(d), fp16_round(m), c);
+            q4_1_codes(x, w, fp16_round(d), fp16_round(m), c, qmax);
             if (fit(c, d, m)) consider(d, m);
         }
-        out.d = fp16_from_f32(best_d);
-        out.m = fp16_from_f32(best_m);
     }
-    for (int j = 0; j < qk4_1 / 2; ++j) out.qs[j] = static_cast<uint8_t>(q[j] | (q[j + qk4_1 / 2] << 4));
+    d_out = fp16_from_f32(best_d);
+    m_out = fp16_from_f32(best_m);
 }
 
 void quantize_q4_1(const float* src, int64_t k, block_q4_1* out, const weighting& wt) {
     float w[qk4_1];
+    int q[qk4_1];
     for (int64_t b = 0; b < k / qk4_1; ++b) {
         block_weights(wt, src + b * qk4_1, b * qk4_1, qk4_1, w);
-        quantize_q4_1_block(src + b * qk4_1, w, out[b]);
+        quantize_min_block(src + b * qk4_1, w, 15, out[b].d, out[b].m, q);
+        for (int j = 0; j < qk4_1 / 2; ++j) out[b].qs[j] = static_cast<uint8_t>(q[j] | (q[j + qk4_1 / 2] << 4));
+    }
+}
+
+// q5_1: the q4_1 search over codes 0..31; the 5th bits go to qh (bit j: element j).
+void quantize_q5_1(const float* src, int64_t k, block_q5_1* out, const weighting& wt) {
+    float w[qk5_1];
+    int q[qk5_1];
+    for (int64_t b = 0; b < k / qk5_1; ++b) {
+        block_weights(wt, src + b * qk5_1, b * qk5_1, qk5_1, w);
+        quantize_min_block(src + b * qk5_1, w, 31, out[b].d, out[b].m, q);
+        uint32_t qh = 0;
+        for (int j = 0; j < qk5_1; ++j) qh |= static_cast<uint32_t>(q[j] >> 4) << j;
+        for (int i = 0; i < 4; ++i) out[b].qh[i] = static_cast<uint8_t>(qh >> (8 * i));
+        for (int j = 0; j < qk5_1 / 2; ++j) out[b].qs[j] = static_cast<uint8_t>((q[j] & 15) | ((q[j + qk5_1 / 2] & 15) << 4));
     }
 }
 
@@ -590,6 +627,8 @@ void quantize_rows(dtype t, const float* src, int64_t n_rows, int64_t k, void* d
             case dtype::q8_0: quantize_q8_0(x, k, static_cast<block_q8_0*>(out), wt); break;
             case dtype::q4_0: quantize_q4_0(x, k, static_cast<block_q4_0*>(out), wt); break;
             case dtype::q4_1: quantize_q4_1(x, k, static_cast<block_q4_1*>(out), wt); break;
+            case dtype::q5_0: quantize_q5_0(x, k, static_cast<block_q5_0*>(out), wt); break;
+            case dtype::q5_1: quantize_q5_1(x, k, static_cast<block_q5_1*>(out), wt); break;
             case dtype::q4_k: quantize_q4_k(x, k, static_cast<block_q4_k*>(out), wt); break;
             case dtype::q6_k: quantize_q6_k(x, k, static_cast<block_q6_k*>(out), wt); break;
             default: fail("quantize: {} is not a quantized type", tr.name);
@@ -640,6 +679,8 @@ void dequantize_row(dtype t, const void* src, float* dst, int64_t k) {
             }
             return;
         }
+        case dtype::q5_0:
+        case dtype::q5_1: row_to_f32(t, src, dst, k); return;
         case dtype::q4_k: {
             const auto* b = static_cast<const block_q4_k*>(src);
             for (int64_t i = 0; i < k / qk_k; ++i) {

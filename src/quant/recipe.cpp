@@ -22,6 +22,8 @@ bool quant_scheme_from_name(std::string_view name, quant_scheme& out) {
     if (name == "q4" || name == "q4_0") { out = quant_scheme::q4; return true; }
     if (name == "q4k" || name == "q4_k") { out = quant_scheme::q4k; return true; }
     if (name == "q6k" || name == "q6_k") { out = quant_scheme::q6k; return true; }
+    if (name == "q5_0") { out = quant_scheme::q5_0; return true; }
+    if (name == "q5_1") { out = quant_scheme::q5_1; return true; }
     return false;
 }
 
@@ -31,6 +33,8 @@ const char* quant_scheme_name(quant_scheme s) {
         case quant_scheme::q4: return "q4";
         case quant_scheme::q4k: return "q4k";
         case quant_scheme::q6k: return "q6k";
+        case quant_scheme::q5_0: return "q5_0";
+        case quant_scheme::q5_1: return "q5_1";
     }
     return "?";
 }
@@ -43,6 +47,8 @@ dtype scheme_type(quant_scheme s) {
         case quant_scheme::q4: return dtype::q4_0;
         case quant_scheme::q4k: return dtype::q4_k;
         case quant_scheme::q6k: return dtype::q6_k;
+        case quant_scheme::q5_0: return dtype::q5_0;
+        case quant_scheme::q5_1: return dtype::q5_1;
     }
     return dtype::q8_0;
 }

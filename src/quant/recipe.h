@@ -5,7 +5,8 @@
 //   - 1-D tensors (norm weights, biases): f32.
 //   - The output projection (output.weight, or token_embd.weight when the output is tied to it):
 //     q8_0 in every recipe (its error goes straight into the logits), f16 with --keep-output f16.
-//   - Every other weight matrix: the recipe's type (q8 -> q8_0, q4 -> q4_0, q4k -> q4_k, q6k -> q6_k).
+//   - Every other weight matrix: the recipe's type (q8 -> q8_0, q4 -> q4_0, q4k -> q4_k, q6k -> q6_k,
+//     q5_0 -> q5_0, q5_1 -> q5_1).
 //   - A matrix whose row length is not a multiple of the type's block falls back: q4_k -> q4_1 (5.0
 //     bits per weight) and q6_k -> q8_0 when the row length is a multiple of 32, otherwise f16
 //     (announced on stderr).
@@ -25,9 +26,9 @@ namespace kiln {
 
 class imatrix;
 
-enum class quant_scheme { q8, q4, q4k, q6k };
+enum class quant_scheme { q8, q4, q4k, q6k, q5_0, q5_1 };
 
-// "q8", "q4", "q4k", "q6k" (also the type names "q8_0", "q4_0", "q4_k", "q6_k").
+// "q8", "q4", "q4k", "q6k" (also the type names "q8_0", "q4_0", "q4_k", "q6_k"), "q5_0", "q5_1".
 bool quant_scheme_from_name(std::string_view name, quant_scheme& out);
 const char* quant_scheme_name(quant_scheme s);
 

@@ -46,6 +46,8 @@ void synth_apply_type(source_model& m, dtype t, bool plain_layout, const std::fu
         case dtype::q4_0: ro.scheme = quant_scheme::q4; break;
         case dtype::q4_k: ro.scheme = quant_scheme::q4k; break;
         case dtype::q6_k: ro.scheme = quant_scheme::q6k; break;
+        case dtype::q5_0: ro.scheme = quant_scheme::q5_0; break;
+        case dtype::q5_1: ro.scheme = quant_scheme::q5_1; break;
         default: fail("--type {}: no quantization recipe for this type", dtype_name(t));
     }
     ro.note = note;

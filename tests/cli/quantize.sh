@@ -52,6 +52,15 @@ expect_ok "quantize q6k" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q6k.kiln" --t
 grep -q "and 28 more: row length 64 is not a multiple of 256: q8_0" "$TMP/stderr" || { echo "FAIL q6k fallback note"; cat "$TMP/stderr"; FAILS=$((FAILS+1)); }
 "$KILN" info "$TMP/q6k.kiln" | grep -Eq "blk.0.attn_q.weight +q8_0 +rows8" || { echo "FAIL q6k: attn_q not q8_0 rows8"; FAILS=$((FAILS+1)); }
 expect_ok "run q6k" "$KILN" run -m "$TMP/q6k.kiln" -p "Once upon a time" -n 16 --temp 0
+# q5_0 / q5_1 (GGUF Q5_0 / Q5_1): rows8 matrices that run; a synth GGUF of them imports and runs
+for t in q5_0 q5_1; do
+  expect_ok "quantize $t" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/$t.kiln" --type $t
+  "$KILN" info "$TMP/$t.kiln" | grep -Eq "blk.0.attn_q.weight +$t +rows8" || { echo "FAIL $t: attn_q not $t rows8"; FAILS=$((FAILS+1)); }
+  expect_ok "run $t" "$KILN" run -m "$TMP/$t.kiln" -p "Once upon a time" -n 16 --temp 0
+  expect_ok "synth $t --gguf" "$KILN" synth --dim 64 --layers 1 --heads 4 --ffn 128 --vocab 512 --vocab-from synthetic \
+    --type $t --gguf -o "$TMP/synth_$t.gguf"
+  expect_ok "run synth $t gguf" "$KILN" run -m "$TMP/synth_$t.gguf" -p "hello" -n 4 --temp 0
+done
 expect_ok "quantize q4 --keep-output f16" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4o.kiln" --type q4 --keep-output f16
 "$KILN" info "$TMP/q4o.kiln" | grep -Eq "output.weight +f16" || { echo "FAIL --keep-output f16"; FAILS=$((FAILS+1)); }
 expect_ok "quantize q4 --calibrate" "$KILN" quantize "$TMP/f32.kiln" -o "$TMP/q4c.kiln" --type q4 --calibrate "$TMP/calib.txt"

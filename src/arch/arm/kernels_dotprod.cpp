@@ -52,6 +52,8 @@ constexpr cpu_kernels table_neon_dotprod() {
     t.qgemm_q4_0x8 = &qgemm<block_q4_0x8, qk4_0>;
     t.qgemm_q4_kx8 = &qgemm<block_q4_kx8, qk_k>;
     t.qgemm_q4_1x8 = &qgemm<block_q4_1x8, qk4_1>;
+    t.qgemm_q5_0x8 = &qgemm<block_q5_0x8, qk5_0>;
+    t.qgemm_q5_1x8 = &qgemm<block_q5_1x8, qk5_1>;
     t.qgemm_q6_kx8 = &qgemm<block_q6_kx8, qk_k>;
     return t;
 }

@@ -128,6 +128,8 @@ constexpr cpu_kernels table_avx2() {
     t.qgemm_q4_0x8 = &qgemm_q4_0x8_avx2;
     t.qgemm_q4_kx8 = &qgemm_q4_kx8_avx2;
     t.qgemm_q4_1x8 = &qgemm_q4_1x8_avx2;
+    t.qgemm_q5_0x8 = &qgemm_q5_0x8_avx2;
+    t.qgemm_q5_1x8 = &qgemm_q5_1x8_avx2;
     t.qgemm_q6_kx8 = &qgemm_q6_kx8_avx2;
     t.stream_sum = &stream_sum_avx2;
     return t;

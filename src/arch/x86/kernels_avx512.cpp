@@ -130,6 +130,8 @@ constexpr cpu_kernels table_avx512() {
     t.qgemm_q4_0x8 = &qgemm_q4_0x8_avx512;
     t.qgemm_q4_kx8 = &qgemm_q4_kx8_avx512;
     t.qgemm_q4_1x8 = &qgemm_q4_1x8_avx512;
+    t.qgemm_q5_0x8 = &qgemm_q5_0x8_avx512;
+    t.qgemm_q5_1x8 = &qgemm_q5_1x8_avx512;
     t.qgemm_q6_kx8 = &qgemm_q6_kx8_avx512;
     t.bf16_dot_native = true;
     t.round_bf16 = &round_bf16_avx512;

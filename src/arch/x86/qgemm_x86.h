@@ -27,6 +27,15 @@ void qgemm_q6_kx8_avx2(const void* w, int64_t n_rows, int64_t k, const block_q8_
                        int64_t y_stride);
 void qgemm_q6_kx8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens,
                          float* y, int64_t y_stride);
+// q5_0, q5_1 (qgemm_q5_avx2.cpp, qgemm_q5_avx512.cpp)
+void qgemm_q5_0x8_avx2(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                       int64_t y_stride);
+void qgemm_q5_1x8_avx2(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
+                       int64_t y_stride);
+void qgemm_q5_0x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens,
+                         float* y, int64_t y_stride);
+void qgemm_q5_1x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens,
+                         float* y, int64_t y_stride);
 
 void quantize_act_avx512(const float* x, int64_t k, block_q8_act* out);
 void qgemm_q8_0x8_avx512(const void* w, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens,
