@@ -14,45 +14,13 @@
 #include <cstdint>
 #include <cstring>
 
+#include "arch/x86/group_tiles_avx2.h"
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
 namespace kiln {
 
 namespace {
-
-inline __m256i bcast_chunk(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-inline __m256 scales8(const uint16_t* d) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d)));
-}
-
-inline void store_rows(float* y, __m256 v, int64_t valid) {
-    if (valid >= 8) {
-        _mm256_storeu_ps(y, v);
-        return;
-    }
-    alignas(32) float tmp[8];
-    _mm256_store_ps(tmp, v);
-    for (int64_t r = 0; r < valid; ++r) y[r] = tmp[r];
-}
-
-// Several tokens: prefetch the group's weights k_prefetch_bytes ahead. The per-block arithmetic of
-// 2+ tokens is long enough that, left to the hardware prefetcher, the DRAM reads and the arithmetic
-// run one after the other (docs/KERNELS.md); one token keeps the plain sequential stream.
-constexpr int64_t k_prefetch_bytes = 2048;
-
-template <int T, class B>
-inline void prefetch_ahead(const B* blk) {
-    if constexpr (T > 1) {
-        const char* p = reinterpret_cast<const char*>(blk) + k_prefetch_bytes;
-        for (size_t o = 0; o < sizeof(B); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-    }
-}
 
 // One 8-row group against T tokens.
 template <int T>
@@ -62,7 +30,7 @@ void tile_q8(const block_q8_0x8* w, int64_t stride, int64_t nb, const block_q8_a
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), flip = _mm256_set1_epi8(static_cast<char>(0x80));
     for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead<T>(w + b * stride);
+        group_prefetch<T>(w + b * stride);
         __m256i s[T];
         for (int t = 0; t < T; ++t) s[t] = _mm256_setzero_si256();
         for (int c = 0; c < 8; ++c) {
@@ -73,13 +41,13 @@ void tile_q8(const block_q8_0x8* w, int64_t stride, int64_t nb, const block_q8_a
                 s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(_mm256_maddubs_epi16(aq, x), ones));
             }
         }
-        const __m256 dw = scales8(w[b * stride].d);
+        const __m256 dw = group_f16(w[b * stride].d);
         for (int t = 0; t < T; ++t) {
             const __m256 scale = _mm256_mul_ps(dw, _mm256_set1_ps(act[t * n_act + b].d));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s[t]), scale, acc[t]);
         }
     }
-    for (int t = 0; t < T; ++t) store_rows(y + t * y_stride, acc[t], rows_left);
+    for (int t = 0; t < T; ++t) group_store(y + t * y_stride, acc[t], rows_left);
 }
 
 // Chunk c (0..3): low nibbles pair with activation chunk c, high nibbles with chunk 4 + c.
@@ -90,7 +58,7 @@ void tile_q4(const block_q4_0x8* w, int64_t stride, int64_t nb, const block_q8_a
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead<T>(w + b * stride);
+        group_prefetch<T>(w + b * stride);
         __m256i p16[T];
         for (int t = 0; t < T; ++t) p16[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
@@ -102,14 +70,14 @@ void tile_q4(const block_q4_0x8* w, int64_t stride, int64_t nb, const block_q8_a
                 p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(hi, bcast_chunk(xq + 16 + 4 * c)));
             }
         }
-        const __m256 dw = scales8(w[b * stride].d);
+        const __m256 dw = group_f16(w[b * stride].d);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             const __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(p16[t], ones), _mm256_set1_epi32(8 * a.sum));
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(dw, _mm256_set1_ps(a.d)), acc[t]);
         }
     }
-    for (int t = 0; t < T; ++t) store_rows(y + t * y_stride, acc[t], rows_left);
+    for (int t = 0; t < T; ++t) group_store(y + t * y_stride, acc[t], rows_left);
 }
 
 // q4_k: the 6-bit scales and mins of a super-block decoded to bytes (entry j * 8 + r), then per
@@ -121,7 +89,7 @@ void tile_q4k(const block_q4_kx8* w, int64_t stride, int64_t nb, const block_q8_
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f), m03 = _mm256_set1_epi8(0x03);
     for (int64_t b = 0; b < nb; ++b) {
-        prefetch_ahead<T>(w + b * stride);
+        group_prefetch<T>(w + b * stride);
         const block_q4_kx8& blk = w[b * stride];
         alignas(32) uint8_t sc[64], mn[64];
         {
@@ -139,7 +107,7 @@ void tile_q4k(const block_q4_kx8* w, int64_t stride, int64_t nb, const block_q8_
                                six(_mm256_and_si256(_mm256_srli_epi16(lo1, 4), m0f),
                                    _mm256_and_si256(_mm256_srli_epi16(h1, 2), m03)));
         }
-        const __m256 d8 = scales8(blk.d), dm8 = scales8(blk.dmin);
+        const __m256 d8 = group_f16(blk.d), dm8 = group_f16(blk.dmin);
         auto bytes8 = [](const uint8_t* p) {
             return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
         };
@@ -170,51 +138,26 @@ void tile_q4k(const block_q4_kx8* w, int64_t stride, int64_t nb, const block_q8_
             }
         }
     }
-    for (int t = 0; t < T; ++t) store_rows(y + t * y_stride, acc[t], rows_left);
+    for (int t = 0; t < T; ++t) group_store(y + t * y_stride, acc[t], rows_left);
 }
 
-template <class Block, int T>
-void run_tile(const Block* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y, int64_t y_stride,
-              int64_t rows_left) {
-    if constexpr (sizeof(Block) == sizeof(block_q8_0x8)) {
-        tile_q8<T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
-    } else if constexpr (sizeof(Block) == sizeof(block_q4_0x8)) {
-        tile_q4<T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
-    } else {
-        tile_q4k<T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
-    }
-}
-
-template <class Block, int T>
-void run_tokens(int tokens, const Block* w, int64_t stride, int64_t nb, const block_q8_act* act, int64_t n_act, float* y,
-                int64_t y_stride, int64_t rows_left) {
-    if constexpr (T == 1) {
-        run_tile<Block, 1>(w, stride, nb, act, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        run_tile<Block, T>(w, stride, nb, act, n_act, y, y_stride, rows_left);
-    } else {
-        run_tokens<Block, T - 1>(tokens, w, stride, nb, act, n_act, y, y_stride, rows_left);
-    }
-}
-
-// Groups outside, token tiles of up to 4 inside: a group's weights are read from memory once.
 template <class Block, int elems>
 void qgemm(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
            int64_t y_stride) {
-    const auto* w = static_cast<const Block*>(wv);
     const int64_t nb = k / elems, n_act = k / qk8_act;
-    const int64_t groups = rows8_groups(n_rows);
-    for (int64_t g = 0; g < groups; ++g) {
-        // a group's blocks are every other block of its pair (rows8, core/dtype.h): the partner
-        // group, run next, finds the lines this one brought in in L1/L2
-        const Block* wg = w + rows8_group_first(g, nb, groups);
-        const int64_t stride = rows8_group_stride(g, groups);
-        for (int64_t t = 0; t < n_tokens; t += 4) {
-            const int nt = static_cast<int>(n_tokens - t < 4 ? n_tokens - t : 4);
-            run_tokens<Block, 4>(nt, wg, stride, nb, act + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
-                                 n_rows - g * 8);
-        }
-    }
+    group_tiles_run(static_cast<const Block*>(wv), n_rows, nb, n_tokens,
+                    [&](auto tokens, const Block* wg, int64_t stride, int64_t t, int64_t g) {
+                        constexpr int T = decltype(tokens)::value;
+                        float* yt = y + t * y_stride + g * 8;
+                        const block_q8_act* at = act + t * n_act;
+                        if constexpr (sizeof(Block) == sizeof(block_q8_0x8)) {
+                            tile_q8<T>(wg, stride, nb, at, n_act, yt, y_stride, n_rows - g * 8);
+                        } else if constexpr (sizeof(Block) == sizeof(block_q4_0x8)) {
+                            tile_q4<T>(wg, stride, nb, at, n_act, yt, y_stride, n_rows - g * 8);
+                        } else {
+                            tile_q4k<T>(wg, stride, nb, at, n_act, yt, y_stride, n_rows - g * 8);
+                        }
+                    });
 }
 
 }  // namespace

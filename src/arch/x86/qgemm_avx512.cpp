@@ -10,11 +10,9 @@
 // q + 128 for q8_0, q + 8 for q4_0) comes off as bias * sum(x), where each block's sums start.
 // Per block: int32 dot products are exact, then the f32 step, in one order for every token count,
 // so a token gets the same bits alone as in a batch (tests/test_qkernels.cpp).
-#include "arch/x86/x86_intrinsics.h"
-
 #include <cstdint>
-#include <vector>
 
+#include "arch/x86/pair_tiles_avx512.h"
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
@@ -77,69 +75,12 @@ inline void q4k_scales_decode(const block_q4_kx8& b, q4k_scales& out) {
     q4k_scales_pair<3>(s6, m6, d16, dm16, out);
 }
 
-// ---- several tokens: two row groups per vector, activations broadcast from memory ----
+// ---- the pair tiles (pair_tiles_avx512.h) ----
 //
-// For 2 or more tokens the kernels below put chunk c of 16 rows (group g in lanes 0-7, group g + 1
-// in lanes 8-15) into one vector, so the activation operand is the token's chunk c broadcast to all
-// lanes: vpdpbusd takes it straight from memory ({1to16}), no permute. Every lane is a distinct
-// (row, token) output, so the per-block scaling (conversion, d_w x d_x, FMA) is paid once per 16
-// outputs instead of once per 8 and there is no horizontal sum. The 8 weight vectors of a block
-// pair are built once (two 32-byte loads and an insert per chunk) and serve up to 16 tokens whose
-// accumulators stay in registers.
+// The 8 weight vectors of a block pair are built once (two 32-byte loads and an insert per chunk)
+// and serve up to 16 tokens whose accumulators stay in registers.
 
 constexpr int k_chains_many = 2;
-
-// s += dot(w, the 4 activation bytes at qs repeated in every lane): vpdpbusd with an embedded
-// {1to16} broadcast of its memory operand (GCC does not fold _mm512_set1_epi32 of a load into it,
-// and a separate vpbroadcastd costs one more uop per vpdpbusd).
-inline __m512i dpbusd_bcast(__m512i s, __m512i w, const int8_t* qs) {
-#if defined(__GNUC__)
-    __asm__("vpdpbusd %[x]%{1to16%}, %[w], %[s]" : [s] "+v"(s) : [w] "v"(w), [x] "m"(*reinterpret_cast<const int32_t*>(qs)));
-    return s;
-#else
-    int32_t v;
-    __builtin_memcpy(&v, qs, 4);
-    return _mm512_dpbusd_epi32(s, w, _mm512_set1_epi32(v));
-#endif
-}
-
-// Chunk c of group 0 (lanes 0-7) and group 1 (lanes 8-15).
-inline __m512i pair_chunk(const uint8_t* a, const uint8_t* b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
-}
-
-// The fp16 scales of both groups as 16 floats.
-inline __m512 pair_scales(const uint16_t* a, const uint16_t* b) {
-    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
-    return _mm512_cvtph_ps(h);
-}
-
-inline void store_pair(float* y, __m512 acc, int64_t valid) {
-    if (valid >= 16) {
-        _mm512_storeu_ps(y, acc);
-    } else if (valid > 0) {
-        _mm512_mask_storeu_ps(y, static_cast<__mmask16>((1u << valid) - 1), acc);
-    }
-}
-
-// Software prefetch k_pair_prefetch_bytes ahead of the pair's one stream (rows8 interleaves the two
-// groups' blocks, core/dtype.h). Several tokens make the kernel compute-heavy enough that the
-// hardware prefetcher alone lets the DRAM reads and the arithmetic run one after the other instead
-// of overlapping; 4 KiB measured best with the interleaved pairs (2 KiB: 1.1x slower; docs/KERNELS.md).
-constexpr int64_t k_pair_prefetch_bytes = 4096;
-
-// `at`: the current block of the pair's first group; the pair's blocks at this position span
-// stride blocks.
-template <class B>
-inline void pair_prefetch(const B* at, int64_t stride) {
-    if constexpr (k_pair_prefetch_bytes > 0) {
-        const char* p = reinterpret_cast<const char*>(at) + k_pair_prefetch_bytes;
-        const size_t span = static_cast<size_t>(stride) * sizeof(B);
-        for (size_t o = 0; o < span; o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-    }
-}
 
 // Weight vectors of chunks 0..7 of a block pair.
 inline void pair_load(const block_q8_0x8& a, const block_q8_0x8& b, __m512i* w) {
@@ -185,19 +126,19 @@ void tile_pair(const typename Q::block* w0, const typename Q::block* w1, int64_t
         const auto& b0 = w0[b * stride];
         const auto& b1 = w1[b * stride];
         pair_load(b0, b1, wv);
-        const __m512 dw = pair_scales(b0.d, b1.d);
+        const __m512 dw = pair_f16(b0.d, b1.d);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             // S independent chains: vpdpbusd's latency, not its throughput, bounds one long chain
             __m512i s[S];
             s[0] = _mm512_set1_epi32(-Q::bias * a.sum);
             for (int i = 1; i < S; ++i) s[i] = _mm512_setzero_si512();
-            for (int c = 0; c < 8; ++c) s[c % S] = dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
+            for (int c = 0; c < 8; ++c) s[c % S] = pair_dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
             const __m512i sum = sum_chains<S>(s);
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc[t]);
         }
     }
-    for (int t = 0; t < T; ++t) store_pair(y + t * y_stride, acc[t], rows_left);
+    for (int t = 0; t < T; ++t) pair_store(y + t * y_stride, acc[t], rows_left);
 }
 
 // One sub-block (2p + High) of a super-block pair against T tokens: 8 weight vectors of one nibble.
@@ -217,7 +158,7 @@ inline void q4k_pair_sub(const block_q4_kx8& b0, const block_q4_kx8& b1, const q
         const block_q8_act& x = a[t * n_act];
         __m512i s[S];
         for (int i = 0; i < S; ++i) s[i] = _mm512_setzero_si512();
-        for (int c = 0; c < 8; ++c) s[c % S] = dpbusd_bcast(s[c % S], wv[c], x.qs + 4 * c);
+        for (int c = 0; c < 8; ++c) s[c % S] = pair_dpbusd_bcast(s[c % S], wv[c], x.qs + 4 * c);
         const __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum_chains<S>(s)), _mm512_mul_ps(dsc, _mm512_set1_ps(x.d)), acc[t]);
         acc[t] = _mm512_fnmadd_ps(dmn, _mm512_set1_ps(ds[t * n_act]), r);
     }
@@ -261,8 +202,8 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t strid
                     __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
                                     _mm512_setzero_si512()};
                     for (int c = 0; c < 8; ++c) {
-                        s[c % 2] = dpbusd_bcast(s[c % 2], wl[c], a0.qs + 4 * c);
-                        s[2 + c % 2] = dpbusd_bcast(s[2 + c % 2], wh[c], a1.qs + 4 * c);
+                        s[c % 2] = pair_dpbusd_bcast(s[c % 2], wl[c], a0.qs + 4 * c);
+                        s[2 + c % 2] = pair_dpbusd_bcast(s[2 + c % 2], wh[c], a1.qs + 4 * c);
                     }
                     // the order of q4k_pair_sub: scale, then min, per sub-block
                     __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[0], s[1])),
@@ -279,69 +220,8 @@ void tile_pair_q4k(const block_q4_kx8* w0, const block_q4_kx8* w1, int64_t strid
             q4k_pair_sub<T, S, true>(b0, b1, s0, s1, p, act + b * 8 + 2 * p + 1, ds + b * 8 + 2 * p + 1, n_act, acc);
         }
     }
-    for (int t = 0; t < T; ++t) store_pair(y + t * y_stride, acc[t], rows_left);
+    for (int t = 0; t < T; ++t) pair_store(y + t * y_stride, acc[t], rows_left);
 }
-
-template <class Q, int T>
-void run_pair_tile(const typename Q::block* w0, const typename Q::block* w1, int64_t stride, int64_t nb,
-                   const block_q8_act* act, const float* ds, int64_t n_act, float* y, int64_t y_stride,
-                   int64_t rows_left) {
-    if constexpr (Q::k_quant) {
-        tile_pair_q4k<T>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else {
-        tile_pair<Q, T>(w0, w1, stride, nb, act, n_act, y, y_stride, rows_left);
-    }
-}
-
-// A run-time token count in [1, T].
-template <class Q, int T>
-void run_pair_tokens(int tokens, const typename Q::block* w0, const typename Q::block* w1, int64_t stride, int64_t nb,
-                     const block_q8_act* act, const float* ds, int64_t n_act, float* y, int64_t y_stride,
-                     int64_t rows_left) {
-    if constexpr (T == 1) {
-        run_pair_tile<Q, 1>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        run_pair_tile<Q, T>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else {
-        run_pair_tokens<Q, T - 1>(tokens, w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    }
-}
-
-// Pairs of groups, each against the tokens in tiles of at most MT, the last tile split evenly
-// (e.g. 20 tokens as 10 + 10, not 16 + 4) so every tile amortizes its weight vectors.
-template <class Q, int MT>
-void qgemm_pairs(const typename Q::block* w, int64_t n_rows, int64_t nb, const block_q8_act* act, int64_t n_tokens,
-                 int64_t n_act, float* y, int64_t y_stride) {
-    const int64_t groups = rows8_groups(n_rows);
-    const int64_t n_tiles = (n_tokens + MT - 1) / MT;
-    // q4_k's min correction needs d * sum(x) of every activation block in every row pair: computed
-    // once per call here instead of a conversion, a multiply and a broadcast in each pair.
-    thread_local std::vector<float> ds_storage;
-    const float* ds = nullptr;
-    if constexpr (Q::k_quant) {
-        const size_t n = static_cast<size_t>(n_tokens * n_act);
-        if (ds_storage.size() < n) ds_storage.resize(n);
-        for (size_t i = 0; i < n; ++i) ds_storage[i] = act[i].d * static_cast<float>(act[i].sum);
-        ds = ds_storage.data();
-    }
-    for (int64_t g = 0; g < groups; g += 2) {
-        const auto* w0 = w + rows8_group_first(g, nb, groups);
-        const int64_t stride = rows8_group_stride(g, groups);
-        const auto* w1 = stride == 2 ? w0 + 1 : w0;
-        for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
-            const int64_t nt = (n_tokens - t) / (n_tiles - i) + ((n_tokens - t) % (n_tiles - i) ? 1 : 0);
-            run_pair_tokens<Q, MT>(static_cast<int>(nt), w0, w1, stride, nb, act + t * n_act,
-                                   ds ? ds + t * n_act : nullptr, n_act, y + t * y_stride + g * 8, y_stride,
-                                   n_rows - g * 8);
-            t += nt;
-        }
-    }
-}
-
-// ---- drivers ----
-
-// Up to k_pair_tokens tokens per weight pass (docs/KERNELS.md).
-constexpr int k_pair_tokens = 16;
 
 struct q4_kx8_tag {
     using block = block_q4_kx8;
@@ -349,14 +229,28 @@ struct q4_kx8_tag {
     static constexpr bool k_quant = true;
 };
 
-// One token (decode) too: the pair tile measured faster than a tile of the 2 groups with 64-byte
-// loads of chunk pairs and permuted activations (stories110M q4_0 b1 +8-12 %, TinyLlama q4_0 +5-20 %,
-// q8_0 the same; 2 threads, alternated) and q4_k's own one-token tile took 3x its time.
+// Every token count runs the pair tiles, decode included: for one token they measured faster than
+// a tile of the 2 groups with 64-byte loads of chunk pairs and permuted activations (stories110M
+// q4_0 b1 +8-12 %, TinyLlama q4_0 +5-20 %, q8_0 the same; 2 threads, alternated), and q4_k's own
+// one-token tile took 3x their time.
 template <class Q>
 void qgemm(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
            int64_t y_stride) {
-    const auto* w = static_cast<const typename Q::block*>(wv);
-    qgemm_pairs<Q, k_pair_tokens>(w, n_rows, k / Q::elems, act, n_tokens, k / qk8_act, y, y_stride);
+    using block = typename Q::block;
+    const int64_t nb = k / Q::elems, n_act = k / qk8_act;
+    // q4_k's min correction needs d * sum(x) of every activation block in every row pair
+    const float* ds = Q::k_quant ? act_scaled_sums(act, n_tokens * n_act) : nullptr;
+    pair_tiles_run(static_cast<const block*>(wv), n_rows, nb, n_tokens,
+                   [&](auto tokens, const block* w0, const block* w1, int64_t stride, int64_t t, int64_t g) {
+                       constexpr int T = decltype(tokens)::value;
+                       float* yt = y + t * y_stride + g * 8;
+                       if constexpr (Q::k_quant) {
+                           tile_pair_q4k<T>(w0, w1, stride, nb, act + t * n_act, ds + t * n_act, n_act, yt, y_stride,
+                                            n_rows - g * 8);
+                       } else {
+                           tile_pair<Q, T>(w0, w1, stride, nb, act + t * n_act, n_act, yt, y_stride, n_rows - g * 8);
+                       }
+                   });
 }
 
 }  // namespace

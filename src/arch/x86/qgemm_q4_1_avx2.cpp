@@ -5,30 +5,15 @@
 // block to widen. q4_1 has no bias (w = d q + m): the minimum adds m dx sum(x) per row and block,
 //   dot(w, x) = d dx sum(q x) + m (dx sum(x)),
 // exact int32 sums, then f32 scaling as in the reference (arch/qkernels_ref.inc).
-#include "arch/x86/x86_intrinsics.h"
-
 #include <cstdint>
-#include <cstring>
-#include <vector>
 
+#include "arch/x86/group_tiles_avx2.h"
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
 namespace kiln {
 
 namespace {
-
-inline __m256i q41_bcast_chunk(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-inline __m256 q41_f16x8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
-
-// Several tokens: prefetch this far ahead (the distance of qgemm_avx2.cpp; one token keeps the
-// plain sequential stream for the hardware prefetcher).
-constexpr int64_t k_q41_prefetch_bytes = 2048;
 
 // One 8-row group against T tokens. Chunk c (0..3): low nibbles pair with activation chunk c, high
 // nibbles with chunk 4 + c. ds: dx sum(x) of each activation block (laid out as act).
@@ -39,10 +24,7 @@ void q41_tile(const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_
     for (int t = 0; t < T; ++t) acc[t] = acc_m[t] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; ++b) {
-        if constexpr (T > 1) {
-            const char* p = reinterpret_cast<const char*>(w + b * stride) + k_q41_prefetch_bytes;
-            for (size_t o = 0; o < sizeof(block_q4_1x8); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-        }
+        group_prefetch<T>(w + b * stride);
         __m256i p16[T];
         for (int t = 0; t < T; ++t) p16[t] = _mm256_setzero_si256();
         for (int c = 0; c < 4; ++c) {
@@ -50,11 +32,11 @@ void q41_tile(const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_
             const __m256i lo = _mm256_and_si256(v, m0f), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m0f);
             for (int t = 0; t < T; ++t) {
                 const int8_t* xq = act[t * n_act + b].qs;
-                p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(lo, q41_bcast_chunk(xq + 4 * c)));
-                p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(hi, q41_bcast_chunk(xq + 16 + 4 * c)));
+                p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(lo, bcast_chunk(xq + 4 * c)));
+                p16[t] = _mm256_add_epi16(p16[t], _mm256_maddubs_epi16(hi, bcast_chunk(xq + 16 + 4 * c)));
             }
         }
-        const __m256 dw = q41_f16x8(w[b * stride].d), mw = q41_f16x8(w[b * stride].m);
+        const __m256 dw = group_f16(w[b * stride].d), mw = group_f16(w[b * stride].m);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             const __m256i s = _mm256_madd_epi16(p16[t], ones);
@@ -64,53 +46,21 @@ void q41_tile(const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_
     }
     for (int t = 0; t < T; ++t) {
         const __m256 v = _mm256_add_ps(acc[t], acc_m[t]);
-        float* yt = y + t * y_stride;
-        if (rows_left >= 8) {
-            _mm256_storeu_ps(yt, v);
-        } else {
-            alignas(32) float tmp[8];
-            _mm256_store_ps(tmp, v);
-            for (int64_t r = 0; r < rows_left; ++r) yt[r] = tmp[r];
-        }
-    }
-}
-
-// A run-time token count in [1, T].
-template <int T>
-void q41_tokens(int tokens, const block_q4_1x8* w, int64_t stride, int64_t nb, const block_q8_act* act, const float* ds, int64_t n_act,
-                float* y, int64_t y_stride, int64_t rows_left) {
-    if constexpr (T == 1) {
-        q41_tile<1>(w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        q41_tile<T>(w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else {
-        q41_tokens<T - 1>(tokens, w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
+        group_store(y + t * y_stride, v, rows_left);
     }
 }
 
 }  // namespace
 
-// Groups outside, token tiles of up to 4 inside: a group's weights are read from memory once.
 void qgemm_q4_1x8_avx2(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                        int64_t y_stride) {
-    const auto* w = static_cast<const block_q4_1x8*>(wv);
     const int64_t nb = k / qk4_1, n_act = k / qk8_act;
-    // dx sum(x) per activation block, once per call instead of once per row group
-    thread_local std::vector<float> ds_storage;
-    const size_t n_ds = static_cast<size_t>(n_tokens * n_act);
-    if (ds_storage.size() < n_ds) ds_storage.resize(n_ds);
-    float* const ds = ds_storage.data();
-    for (size_t i = 0; i < n_ds; ++i) ds[i] = act[i].d * static_cast<float>(act[i].sum);
-    const int64_t groups = rows8_groups(n_rows);
-    for (int64_t g = 0; g < groups; ++g) {
-        const block_q4_1x8* wg = w + rows8_group_first(g, nb, groups);  // rows8 pairs: core/dtype.h
-        const int64_t stride = rows8_group_stride(g, groups);
-        for (int64_t t = 0; t < n_tokens; t += 4) {
-            const int nt = static_cast<int>(n_tokens - t < 4 ? n_tokens - t : 4);
-            q41_tokens<4>(nt, wg, stride, nb, act + t * n_act, ds + t * n_act, n_act, y + t * y_stride + g * 8, y_stride,
-                          n_rows - g * 8);
-        }
-    }
+    const float* ds = act_scaled_sums(act, n_tokens * n_act);
+    group_tiles_run(static_cast<const block_q4_1x8*>(wv), n_rows, nb, n_tokens,
+                    [&](auto tokens, const block_q4_1x8* wg, int64_t stride, int64_t t, int64_t g) {
+                        q41_tile<decltype(tokens)::value>(wg, stride, nb, act + t * n_act, ds + t * n_act, n_act,
+                                                          y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+                    });
 }
 
 }  // namespace kiln

@@ -8,11 +8,9 @@
 // Every token count, decode included: two groups per vector (group g in lanes 0-7, g + 1 in lanes
 // 8-15, a rows8 pair read as one stream), the activation chunk broadcast from memory into vpdpbusd,
 // up to 16 tokens per pass over a block pair, every lane a distinct output.
-#include "arch/x86/x86_intrinsics.h"
-
 #include <cstdint>
-#include <vector>
 
+#include "arch/x86/pair_tiles_avx512.h"
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
@@ -20,37 +18,10 @@ namespace kiln {
 
 namespace {
 
-// 8 fp16 values of group a (lanes 0-7) and of group b (lanes 8-15).
-inline __m512 q41_f16x8_pair(const uint16_t* a, const uint16_t* b) {
-    const __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a))),
-                                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(b)), 1);
-    return _mm512_cvtph_ps(h);
-}
-
-// ---- group pairs: every token count, decode included (one code path: a token gets the same bits
-// alone as in a batch; the pair tile also measured faster for one token with q4_0 and q4_k) ----
-
-// s += dot(w, the 4 activation bytes at qs in every lane), the broadcast embedded in vpdpbusd
-// ({1to16}): GCC does not fold _mm512_set1_epi32 of a load into it.
-inline __m512i q41_dpbusd_bcast(__m512i s, __m512i w, const int8_t* qs) {
-#if defined(__GNUC__)
-    __asm__("vpdpbusd %[x]%{1to16%}, %[w], %[s]" : [s] "+v"(s) : [w] "v"(w), [x] "m"(*reinterpret_cast<const int32_t*>(qs)));
-    return s;
-#else
-    int32_t v;
-    __builtin_memcpy(&v, qs, 4);
-    return _mm512_dpbusd_epi32(s, w, _mm512_set1_epi32(v));
-#endif
-}
-
-// Software prefetch of the pair's weight stream this far ahead (the value q4_0's pair tiles use).
-constexpr int64_t k_q41_prefetch_bytes = 4096;
-
-// Groups g (w0) and g + 1 (w1; the same as w0 when g is the last group, whose copy is not stored)
-// against T tokens. Weight vector c (0..3) is rows8 chunk c's low nibbles (activation chunk c),
-// c + 4 its high nibbles (activation chunk 4 + c).
-// ds: dx sum(x) of each activation block (laid out as act), so the minimum's FMA takes its broadcast
-// straight from memory.
+// Groups g (w0) and g + 1 (w1) against T tokens (pair_tiles_run). Weight vector c (0..3) is rows8
+// chunk c's low nibbles (activation chunk c), c + 4 its high nibbles (activation chunk 4 + c).
+// ds: dx sum(x) of each activation block (act_scaled_sums), so the minimum's FMA takes its
+// broadcast straight from memory.
 template <int T>
 void q41_tile_pair(const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t stride, int64_t nb, const block_q8_act* act,
                    const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
@@ -59,83 +30,41 @@ void q41_tile_pair(const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t strid
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        // one stream: the pair's blocks alternate in rows8
-        const char* pa = reinterpret_cast<const char*>(w0 + b * stride) + k_q41_prefetch_bytes;
-        for (size_t o = 0; o < static_cast<size_t>(stride) * sizeof(block_q4_1x8); o += 64) _mm_prefetch(pa + o, _MM_HINT_T0);
+        pair_prefetch(w0 + b * stride, stride);
         const block_q4_1x8& b0 = w0[b * stride];
         const block_q4_1x8& b1 = w1[b * stride];
         __m512i wv[8];
         for (int c = 0; c < 4; ++c) {
-            const __m512i v = _mm512_inserti64x4(
-                _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0.qs + 32 * c))),
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b1.qs + 32 * c)), 1);
+            const __m512i v = pair_chunk(b0.qs + 32 * c, b1.qs + 32 * c);
             wv[c] = _mm512_and_si512(v, m0f);
             wv[c + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), m0f);
         }
-        const __m512 dw = q41_f16x8_pair(b0.d, b1.d), mw = q41_f16x8_pair(b0.m, b1.m);
+        const __m512 dw = pair_f16(b0.d, b1.d), mw = pair_f16(b0.m, b1.m);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             __m512i s[S];
             for (int i = 0; i < S; ++i) s[i] = _mm512_setzero_si512();
-            for (int c = 0; c < 8; ++c) s[c % S] = q41_dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
+            for (int c = 0; c < 8; ++c) s[c % S] = pair_dpbusd_bcast(s[c % S], wv[c], a.qs + 4 * c);
             __m512i sum = _mm512_add_epi32(s[0], s[1]);
             if constexpr (S == 4) sum = _mm512_add_epi32(sum, _mm512_add_epi32(s[2], s[3]));
             const __m512 r = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(a.d)), acc[t]);
             acc[t] = _mm512_fmadd_ps(mw, _mm512_set1_ps(ds[t * n_act + b]), r);
         }
     }
-    for (int t = 0; t < T; ++t) {
-        float* yt = y + t * y_stride;
-        if (rows_left >= 16) {
-            _mm512_storeu_ps(yt, acc[t]);
-        } else if (rows_left > 0) {
-            _mm512_mask_storeu_ps(yt, static_cast<__mmask16>((1u << rows_left) - 1), acc[t]);
-        }
-    }
+    for (int t = 0; t < T; ++t) pair_store(y + t * y_stride, acc[t], rows_left);
 }
-
-// A run-time token count in [1, T].
-template <int T>
-void q41_pair_tokens(int tokens, const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t stride, int64_t nb, const block_q8_act* act,
-                     const float* ds, int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
-    if constexpr (T == 1) {
-        q41_tile_pair<1>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        q41_tile_pair<T>(w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else {
-        q41_pair_tokens<T - 1>(tokens, w0, w1, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    }
-}
-
-constexpr int k_q41_pair_tokens = 16;
 
 }  // namespace
 
 void qgemm_q4_1x8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                          int64_t y_stride) {
-    const auto* w = static_cast<const block_q4_1x8*>(wv);
     const int64_t nb = k / qk4_1, n_act = k / qk8_act;
-    const int64_t groups = rows8_groups(n_rows);
-    // Token tiles of at most 16, the last split evenly (20 tokens: 10 + 10) so every tile amortizes
-    // the weight vectors it builds.
-    const int64_t n_tiles = (n_tokens + k_q41_pair_tokens - 1) / k_q41_pair_tokens;
-    // dx sum(x) per activation block, once per call instead of once per block pair
-    thread_local std::vector<float> ds_storage;
-    const size_t n_ds = static_cast<size_t>(n_tokens * n_act);
-    if (ds_storage.size() < n_ds) ds_storage.resize(n_ds);
-    float* const ds = ds_storage.data();
-    for (size_t i = 0; i < n_ds; ++i) ds[i] = act[i].d * static_cast<float>(act[i].sum);
-    for (int64_t g = 0; g < groups; g += 2) {
-        const block_q4_1x8* w0 = w + rows8_group_first(g, nb, groups);
-        const int64_t stride = rows8_group_stride(g, groups);
-        const block_q4_1x8* w1 = stride == 2 ? w0 + 1 : w0;
-        for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
-            const int64_t nt = (n_tokens - t + (n_tiles - i) - 1) / (n_tiles - i);
-            q41_pair_tokens<k_q41_pair_tokens>(static_cast<int>(nt), w0, w1, stride, nb, act + t * n_act, ds + t * n_act, n_act,
-                                               y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
-            t += nt;
-        }
-    }
+    const float* ds = act_scaled_sums(act, n_tokens * n_act);
+    pair_tiles_run(static_cast<const block_q4_1x8*>(wv), n_rows, nb, n_tokens,
+                   [&](auto tokens, const block_q4_1x8* w0, const block_q4_1x8* w1, int64_t stride, int64_t t, int64_t g) {
+                       q41_tile_pair<decltype(tokens)::value>(w0, w1, stride, nb, act + t * n_act, ds + t * n_act, n_act,
+                                                              y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+                   });
 }
 
 }  // namespace kiln

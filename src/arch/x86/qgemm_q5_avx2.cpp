@@ -7,30 +7,15 @@
 // int16 accumulators per token and block. Then in f32 as in the reference (arch/qkernels_ref.inc):
 //   q5_0 (w = d (q - 16)): dot(w, x) = d dx (sum(q x) - 16 sum(x)),
 //   q5_1 (w = d q + m):    dot(w, x) = d dx sum(q x) + m (dx sum(x)).
-#include "arch/x86/x86_intrinsics.h"
-
 #include <cstdint>
-#include <cstring>
-#include <vector>
 
+#include "arch/x86/group_tiles_avx2.h"
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
 namespace kiln {
 
 namespace {
-
-inline __m256i q5_bcast_chunk(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-inline __m256 q5_f16x8(const uint16_t* d) { return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(d))); }
-
-// Several tokens: prefetch this far ahead (the distance of qgemm_avx2.cpp; one token keeps the
-// plain sequential stream for the hardware prefetcher).
-constexpr int64_t k_q5_prefetch_bytes = 2048;
 
 // One 8-row group against T tokens. Chunk c (0..3): low nibbles with plane bit c pair with
 // activation chunk c, high nibbles with plane bit 4 + c with chunk 4 + c. ds: dx sum(x) of each
@@ -44,10 +29,7 @@ void q5_tile(const Block* w, int64_t stride, int64_t nb, const block_q8_act* act
     const __m256i ones = _mm256_set1_epi16(1), m0f = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
     for (int64_t b = 0; b < nb; ++b) {
         const Block& blk = w[b * stride];
-        if constexpr (T > 1) {
-            const char* p = reinterpret_cast<const char*>(&blk) + k_q5_prefetch_bytes;
-            for (size_t o = 0; o < sizeof(Block); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-        }
+        group_prefetch<T>(&blk);
         const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk.qh));
         // shift counts must be immediates: the 5th bit of chunk c's low nibbles (plane bit c) and
         // high nibbles (plane bit 4 + c) moved to bit 4
@@ -62,13 +44,13 @@ void q5_tile(const Block* w, int64_t stride, int64_t nb, const block_q8_act* act
             const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m0f), _mm256_and_si256(hh[c], m10));
             for (int t = 0; t < T; ++t) {
                 const int8_t* xq = act[t * n_act + b].qs;
-                p16[t][c / 2] = _mm256_add_epi16(p16[t][c / 2], _mm256_maddubs_epi16(lo, q5_bcast_chunk(xq + 4 * c)));
-                p16[t][c / 2] = _mm256_add_epi16(p16[t][c / 2], _mm256_maddubs_epi16(hi, q5_bcast_chunk(xq + 16 + 4 * c)));
+                p16[t][c / 2] = _mm256_add_epi16(p16[t][c / 2], _mm256_maddubs_epi16(lo, bcast_chunk(xq + 4 * c)));
+                p16[t][c / 2] = _mm256_add_epi16(p16[t][c / 2], _mm256_maddubs_epi16(hi, bcast_chunk(xq + 16 + 4 * c)));
             }
         }
-        const __m256 dw = q5_f16x8(blk.d);
+        const __m256 dw = group_f16(blk.d);
         __m256 mw = _mm256_setzero_ps();
-        if constexpr (has_min) mw = q5_f16x8(blk.m);
+        if constexpr (has_min) mw = group_f16(blk.m);
         for (int t = 0; t < T; ++t) {
             const block_q8_act& a = act[t * n_act + b];
             __m256i s = _mm256_add_epi32(_mm256_madd_epi16(p16[t][0], ones), _mm256_madd_epi16(p16[t][1], ones));
@@ -79,56 +61,22 @@ void q5_tile(const Block* w, int64_t stride, int64_t nb, const block_q8_act* act
     }
     for (int t = 0; t < T; ++t) {
         const __m256 v = has_min ? _mm256_add_ps(acc[t], acc_m[t]) : acc[t];
-        float* yt = y + t * y_stride;
-        if (rows_left >= 8) {
-            _mm256_storeu_ps(yt, v);
-        } else {
-            alignas(32) float tmp[8];
-            _mm256_store_ps(tmp, v);
-            for (int64_t r = 0; r < rows_left; ++r) yt[r] = tmp[r];
-        }
+        group_store(y + t * y_stride, v, rows_left);
     }
 }
 
-// A run-time token count in [1, T].
-template <class Block, int T>
-void q5_tokens(int tokens, const Block* w, int64_t stride, int64_t nb, const block_q8_act* act, const float* ds, int64_t n_act,
-               float* y, int64_t y_stride, int64_t rows_left) {
-    if constexpr (T == 1) {
-        q5_tile<Block, 1>(w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        q5_tile<Block, T>(w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    } else {
-        q5_tokens<Block, T - 1>(tokens, w, stride, nb, act, ds, n_act, y, y_stride, rows_left);
-    }
-}
-
-// Groups outside, token tiles of up to 4 inside: a group's weights are read from memory once.
 template <class Block>
 void q5_qgemm(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
               int64_t y_stride) {
     constexpr bool has_min = sizeof(Block) == sizeof(block_q5_1x8);
-    const auto* w = static_cast<const Block*>(wv);
     const int64_t nb = k / 32, n_act = k / qk8_act;
-    // q5_1: dx sum(x) per activation block, once per call instead of once per row group
-    thread_local std::vector<float> ds_storage;
-    const float* ds = nullptr;
-    if constexpr (has_min) {
-        const size_t n_ds = static_cast<size_t>(n_tokens * n_act);
-        if (ds_storage.size() < n_ds) ds_storage.resize(n_ds);
-        for (size_t i = 0; i < n_ds; ++i) ds_storage[i] = act[i].d * static_cast<float>(act[i].sum);
-        ds = ds_storage.data();
-    }
-    const int64_t groups = rows8_groups(n_rows);
-    for (int64_t g = 0; g < groups; ++g) {
-        const Block* wg = w + rows8_group_first(g, nb, groups);  // rows8 pairs: core/dtype.h
-        const int64_t stride = rows8_group_stride(g, groups);
-        for (int64_t t = 0; t < n_tokens; t += 4) {
-            const int nt = static_cast<int>(n_tokens - t < 4 ? n_tokens - t : 4);
-            q5_tokens<Block, 4>(nt, wg, stride, nb, act + t * n_act, has_min ? ds + t * n_act : nullptr, n_act,
-                                y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
-        }
-    }
+    const float* ds = has_min ? act_scaled_sums(act, n_tokens * n_act) : nullptr;  // q5_1's minimum term
+    group_tiles_run(static_cast<const Block*>(wv), n_rows, nb, n_tokens,
+                    [&](auto tokens, const Block* wg, int64_t stride, int64_t t, int64_t g) {
+                        q5_tile<Block, decltype(tokens)::value>(wg, stride, nb, act + t * n_act,
+                                                                ds ? ds + t * n_act : nullptr, n_act,
+                                                                y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+                    });
 }
 
 }  // namespace

@@ -6,37 +6,15 @@
 // (4 chunks) widens twice. Per row and activation block, as in the reference:
 //   I = sc_a (sum_a(u x) - 32 S_a) + sc_b (sum_b(u x) - 32 S_b), exact in int32,
 //   acc += f32(I) (d dx).
-#include "arch/x86/x86_intrinsics.h"
-
 #include <cstdint>
-#include <cstring>
-#include <vector>
 
+#include "arch/x86/group_tiles_avx2.h"
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
 namespace kiln {
 
 namespace {
-
-inline __m256i q6k_bcast_chunk(const int8_t* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
-
-// -32 S_a and -32 S_b of every activation block (2 per block, laid out as act).
-const int32_t* q6k_half_bias_avx2(const block_q8_act* act, int64_t n) {
-    thread_local std::vector<int32_t> storage;
-    if (storage.size() < static_cast<size_t>(2 * n)) storage.resize(static_cast<size_t>(2 * n));
-    for (int64_t i = 0; i < n; ++i) {
-        int32_t sa = 0;
-        for (int j = 0; j < 16; ++j) sa += act[i].qs[j];
-        storage[2 * i] = -32 * sa;
-        storage[2 * i + 1] = -32 * (act[i].sum - sa);
-    }
-    return storage.data();
-}
 
 // Bits 2i..2i+1 of each byte moved to bits 4-5 (the rest cleared).
 template <int I>
@@ -47,8 +25,6 @@ inline __m256i q6k_high_bits(__m256i v) {
     if constexpr (I == 2) return _mm256_and_si256(v, m30);
     return _mm256_and_si256(_mm256_srli_epi16(v, 2), m30);
 }
-
-constexpr int64_t k_q6k_prefetch_bytes = 2048;
 
 // Activation block AB of one super-block against T tokens: the 8 chunks' codes rebuilt once, then
 // per token two int16 pair sums per sub-block, widened, biased, scaled in int32, one f32 FMA.
@@ -70,8 +46,8 @@ inline void q6k_act_block(const block_q6_kx8& blk, const block_q8_act* act, cons
         const int32_t* bs = bias + 2 * t * n_act;
         __m256i s[4];
         for (int h = 0; h < 4; ++h) {  // chunk pairs (0,1) (2,3): sub-block a; (4,5) (6,7): b
-            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u[2 * h], q6k_bcast_chunk(a.qs + 8 * h)),
-                                               _mm256_maddubs_epi16(u[2 * h + 1], q6k_bcast_chunk(a.qs + 8 * h + 4)));
+            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(u[2 * h], bcast_chunk(a.qs + 8 * h)),
+                                               _mm256_maddubs_epi16(u[2 * h + 1], bcast_chunk(a.qs + 8 * h + 4)));
             s[h] = _mm256_madd_epi16(p, ones);
         }
         const __m256i sa = _mm256_add_epi32(_mm256_add_epi32(s[0], s[1]), _mm256_set1_epi32(bs[0]));
@@ -88,12 +64,9 @@ void q6k_tile(const block_q6_kx8* w, int64_t stride, int64_t nb, const block_q8_
     __m256 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        if constexpr (T > 1) {
-            const char* p = reinterpret_cast<const char*>(w + b * stride) + k_q6k_prefetch_bytes;
-            for (size_t o = 0; o < sizeof(block_q6_kx8); o += 64) _mm_prefetch(p + o, _MM_HINT_T0);
-        }
+        group_prefetch<T>(w + b * stride);
         const block_q6_kx8& blk = w[b * stride];
-        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk.d)));
+        const __m256 dw = group_f16(blk.d);
         const block_q8_act* a = act + b * 8;
         const int32_t* bs = bias + b * 16;
         q6k_act_block<T, 0>(blk, a + 0, bs + 0, n_act, dw, acc);
@@ -106,48 +79,21 @@ void q6k_tile(const block_q6_kx8* w, int64_t stride, int64_t nb, const block_q8_
         q6k_act_block<T, 7>(blk, a + 7, bs + 14, n_act, dw, acc);
     }
     for (int t = 0; t < T; ++t) {
-        float* yt = y + t * y_stride;
-        if (rows_left >= 8) {
-            _mm256_storeu_ps(yt, acc[t]);
-        } else {
-            alignas(32) float tmp[8];
-            _mm256_store_ps(tmp, acc[t]);
-            for (int64_t r = 0; r < rows_left; ++r) yt[r] = tmp[r];
-        }
-    }
-}
-
-// A run-time token count in [1, T].
-template <int T>
-void q6k_tokens(int tokens, const block_q6_kx8* w, int64_t stride, int64_t nb, const block_q8_act* act, const int32_t* bias,
-                int64_t n_act, float* y, int64_t y_stride, int64_t rows_left) {
-    if constexpr (T == 1) {
-        q6k_tile<1>(w, stride, nb, act, bias, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        q6k_tile<T>(w, stride, nb, act, bias, n_act, y, y_stride, rows_left);
-    } else {
-        q6k_tokens<T - 1>(tokens, w, stride, nb, act, bias, n_act, y, y_stride, rows_left);
+        group_store(y + t * y_stride, acc[t], rows_left);
     }
 }
 
 }  // namespace
 
-// Groups outside, token tiles of up to 4 inside: a group's weights are read from memory once.
 void qgemm_q6_kx8_avx2(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                        int64_t y_stride) {
-    const auto* w = static_cast<const block_q6_kx8*>(wv);
     const int64_t nb = k / qk_k, n_act = k / qk8_act;
-    const int32_t* bias = q6k_half_bias_avx2(act, n_tokens * n_act);
-    const int64_t groups = rows8_groups(n_rows);
-    for (int64_t g = 0; g < groups; ++g) {
-        const block_q6_kx8* wg = w + rows8_group_first(g, nb, groups);  // rows8 pairs: core/dtype.h
-        const int64_t stride = rows8_group_stride(g, groups);
-        for (int64_t t = 0; t < n_tokens; t += 4) {
-            const int nt = static_cast<int>(n_tokens - t < 4 ? n_tokens - t : 4);
-            q6k_tokens<4>(nt, wg, stride, nb, act + t * n_act, bias + 2 * t * n_act, n_act, y + t * y_stride + g * 8,
-                          y_stride, n_rows - g * 8);
-        }
-    }
+    const int32_t* bias = act_q6k_half_bias(act, n_tokens * n_act);
+    group_tiles_run(static_cast<const block_q6_kx8*>(wv), n_rows, nb, n_tokens,
+                    [&](auto tokens, const block_q6_kx8* wg, int64_t stride, int64_t t, int64_t g) {
+                        q6k_tile<decltype(tokens)::value>(wg, stride, nb, act + t * n_act, bias + 2 * t * n_act, n_act,
+                                                          y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+                    });
 }
 
 }  // namespace kiln

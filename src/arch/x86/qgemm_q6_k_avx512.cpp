@@ -19,25 +19,13 @@
 #include <cstdint>
 #include <vector>
 
+#include "arch/x86/pair_tiles_avx512.h"
 #include "arch/x86/qgemm_x86.h"
 #include "core/dtype.h"
 
 namespace kiln {
 
 namespace {
-
-// -32 S_a and -32 S_b of every activation block (2 per block, laid out as act).
-const int32_t* q6k_half_bias(const block_q8_act* act, int64_t n) {
-    thread_local std::vector<int32_t> storage;
-    if (storage.size() < static_cast<size_t>(2 * n)) storage.resize(static_cast<size_t>(2 * n));
-    for (int64_t i = 0; i < n; ++i) {
-        int32_t sa = 0;
-        for (int j = 0; j < 16; ++j) sa += act[i].qs[j];
-        storage[2 * i] = -32 * sa;
-        storage[2 * i + 1] = -32 * (act[i].sum - sa);
-    }
-    return storage.data();
-}
 
 // Bits 2i..2i+1 of each byte of v moved to bits 4-5 (the rest cleared).
 template <int I>
@@ -60,25 +48,6 @@ inline __m512i q6k_codes(__m512i l4, __m512i h2) {
 
 // ---- group pairs against 1..16 tokens ----
 
-// s += dot(w, the 4 activation bytes at qs in every lane), the broadcast embedded in vpdpbusd
-// ({1to16}): GCC does not fold _mm512_set1_epi32 of a load into it.
-inline __m512i q6k_dpbusd_bcast(__m512i s, __m512i w, const int8_t* qs) {
-#if defined(__GNUC__)
-    __asm__("vpdpbusd %[x]%{1to16%}, %[w], %[s]" : [s] "+v"(s) : [w] "v"(w), [x] "m"(*reinterpret_cast<const int32_t*>(qs)));
-    return s;
-#else
-    int32_t v;
-    __builtin_memcpy(&v, qs, 4);
-    return _mm512_dpbusd_epi32(s, w, _mm512_set1_epi32(v));
-#endif
-}
-
-// 32 bytes of group 0 (lanes 0-7) and of group 1 (lanes 8-15).
-inline __m512i q6k_pair_chunk(const uint8_t* a, const uint8_t* b) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a))),
-                              _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b)), 1);
-}
-
 // 8 int8 scales of group 0 and 8 of group 1 as 16 int32.
 inline __m512i q6k_pair_scales(const int8_t* a, const int8_t* b) {
     const __m128i v = _mm_unpacklo_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a)),
@@ -86,17 +55,14 @@ inline __m512i q6k_pair_scales(const int8_t* a, const int8_t* b) {
     return _mm512_cvtepi8_epi32(v);
 }
 
-// Software prefetch of the pair's weight stream this far ahead (q4_1's distance).
-constexpr int64_t k_q6k_prefetch_bytes = 4096;
-
 // Activation block AB of a super-block pair against T tokens.
 template <int T, int AB>
 inline void q6k_pair_act_block(const block_q6_kx8& b0, const block_q6_kx8& b1, const block_q8_act* act,
                                const int32_t* bias, int64_t n_act, __m512 dw, __m512* acc) {
     __m512i wv[8];
     for (int c = 0; c < 8; ++c) {
-        const __m512i l4 = q6k_pair_chunk(b0.ql + (AB / 2) * 256 + 32 * c, b1.ql + (AB / 2) * 256 + 32 * c);
-        const __m512i h2 = q6k_pair_chunk(b0.qh + (AB / 4) * 256 + 32 * c, b1.qh + (AB / 4) * 256 + 32 * c);
+        const __m512i l4 = pair_chunk(b0.ql + (AB / 2) * 256 + 32 * c, b1.ql + (AB / 2) * 256 + 32 * c);
+        const __m512i h2 = pair_chunk(b0.qh + (AB / 4) * 256 + 32 * c, b1.qh + (AB / 4) * 256 + 32 * c);
         wv[c] = q6k_codes<AB>(l4, h2);
     }
     const __m512i sca = q6k_pair_scales(b0.scales + 16 * AB, b1.scales + 16 * AB);
@@ -111,17 +77,17 @@ inline void q6k_pair_act_block(const block_q6_kx8& b0, const block_q6_kx8& b1, c
             sa = _mm512_set1_epi32(bs[0]);
             sb = _mm512_set1_epi32(bs[1]);
             for (int c = 0; c < 4; ++c) {
-                sa = q6k_dpbusd_bcast(sa, wv[c], x.qs + 4 * c);
-                sb = q6k_dpbusd_bcast(sb, wv[4 + c], x.qs + 16 + 4 * c);
+                sa = pair_dpbusd_bcast(sa, wv[c], x.qs + 4 * c);
+                sb = pair_dpbusd_bcast(sb, wv[4 + c], x.qs + 16 + 4 * c);
             }
         } else {
             __m512i sa0 = _mm512_set1_epi32(bs[0]), sa1 = _mm512_setzero_si512();
             __m512i sb0 = _mm512_set1_epi32(bs[1]), sb1 = _mm512_setzero_si512();
             for (int c = 0; c < 4; c += 2) {
-                sa0 = q6k_dpbusd_bcast(sa0, wv[c], x.qs + 4 * c);
-                sa1 = q6k_dpbusd_bcast(sa1, wv[c + 1], x.qs + 4 * c + 4);
-                sb0 = q6k_dpbusd_bcast(sb0, wv[4 + c], x.qs + 16 + 4 * c);
-                sb1 = q6k_dpbusd_bcast(sb1, wv[5 + c], x.qs + 20 + 4 * c);
+                sa0 = pair_dpbusd_bcast(sa0, wv[c], x.qs + 4 * c);
+                sa1 = pair_dpbusd_bcast(sa1, wv[c + 1], x.qs + 4 * c + 4);
+                sb0 = pair_dpbusd_bcast(sb0, wv[4 + c], x.qs + 16 + 4 * c);
+                sb1 = pair_dpbusd_bcast(sb1, wv[5 + c], x.qs + 20 + 4 * c);
             }
             sa = _mm512_add_epi32(sa0, sa1);
             sb = _mm512_add_epi32(sb0, sb1);
@@ -139,15 +105,10 @@ void q6k_tile_pair(const block_q6_kx8* w0, const block_q6_kx8* w1, int64_t strid
     __m512 acc[T];
     for (int t = 0; t < T; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        // one stream: the pair's blocks alternate in rows8
-        const char* pa = reinterpret_cast<const char*>(w0 + b * stride) + k_q6k_prefetch_bytes;
-        for (size_t o = 0; o < static_cast<size_t>(stride) * sizeof(block_q6_kx8); o += 64) _mm_prefetch(pa + o, _MM_HINT_T0);
+        pair_prefetch(w0 + b * stride, stride);
         const block_q6_kx8& b0 = w0[b * stride];
         const block_q6_kx8& b1 = w1[b * stride];
-        const __m256i h = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b0.d))),
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(b1.d)), 1);
-        const __m512 dw = _mm512_cvtph_ps(h);
+        const __m512 dw = pair_f16(b0.d, b1.d);
         const block_q8_act* a = act + b * 8;
         const int32_t* bs = bias + b * 16;
         q6k_pair_act_block<T, 0>(b0, b1, a + 0, bs + 0, n_act, dw, acc);
@@ -159,53 +120,20 @@ void q6k_tile_pair(const block_q6_kx8* w0, const block_q6_kx8* w1, int64_t strid
         q6k_pair_act_block<T, 6>(b0, b1, a + 6, bs + 12, n_act, dw, acc);
         q6k_pair_act_block<T, 7>(b0, b1, a + 7, bs + 14, n_act, dw, acc);
     }
-    for (int t = 0; t < T; ++t) {
-        float* yt = y + t * y_stride;
-        if (rows_left >= 16) {
-            _mm512_storeu_ps(yt, acc[t]);
-        } else if (rows_left > 0) {
-            _mm512_mask_storeu_ps(yt, static_cast<__mmask16>((1u << rows_left) - 1), acc[t]);
-        }
-    }
+    for (int t = 0; t < T; ++t) pair_store(y + t * y_stride, acc[t], rows_left);
 }
-
-// A run-time token count in [1, T].
-template <int T>
-void q6k_pair_tokens(int tokens, const block_q6_kx8* w0, const block_q6_kx8* w1, int64_t stride, int64_t nb,
-                     const block_q8_act* act, const int32_t* bias, int64_t n_act, float* y, int64_t y_stride,
-                     int64_t rows_left) {
-    if constexpr (T == 1) {
-        q6k_tile_pair<1>(w0, w1, stride, nb, act, bias, n_act, y, y_stride, rows_left);
-    } else if (tokens == T) {
-        q6k_tile_pair<T>(w0, w1, stride, nb, act, bias, n_act, y, y_stride, rows_left);
-    } else {
-        q6k_pair_tokens<T - 1>(tokens, w0, w1, stride, nb, act, bias, n_act, y, y_stride, rows_left);
-    }
-}
-
-constexpr int k_q6k_pair_tokens = 16;
 
 }  // namespace
 
 void qgemm_q6_kx8_avx512(const void* wv, int64_t n_rows, int64_t k, const block_q8_act* act, int64_t n_tokens, float* y,
                          int64_t y_stride) {
-    const auto* w = static_cast<const block_q6_kx8*>(wv);
     const int64_t nb = k / qk_k, n_act = k / qk8_act;
-    const int64_t groups = rows8_groups(n_rows);
-    const int32_t* bias = q6k_half_bias(act, n_tokens * n_act);
-    // Token tiles of at most 16, the last split evenly (20 tokens: 10 + 10).
-    const int64_t n_tiles = (n_tokens + k_q6k_pair_tokens - 1) / k_q6k_pair_tokens;
-    for (int64_t g = 0; g < groups; g += 2) {
-        const block_q6_kx8* w0 = w + rows8_group_first(g, nb, groups);
-        const int64_t stride = rows8_group_stride(g, groups);
-        const block_q6_kx8* w1 = stride == 2 ? w0 + 1 : w0;
-        for (int64_t i = 0, t = 0; i < n_tiles; ++i) {
-            const int64_t nt = (n_tokens - t + (n_tiles - i) - 1) / (n_tiles - i);
-            q6k_pair_tokens<k_q6k_pair_tokens>(static_cast<int>(nt), w0, w1, stride, nb, act + t * n_act, bias + 2 * t * n_act,
-                                               n_act, y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
-            t += nt;
-        }
-    }
+    const int32_t* bias = act_q6k_half_bias(act, n_tokens * n_act);
+    pair_tiles_run(static_cast<const block_q6_kx8*>(wv), n_rows, nb, n_tokens,
+                   [&](auto tokens, const block_q6_kx8* w0, const block_q6_kx8* w1, int64_t stride, int64_t t, int64_t g) {
+                       q6k_tile_pair<decltype(tokens)::value>(w0, w1, stride, nb, act + t * n_act, bias + 2 * t * n_act,
+                                                              n_act, y + t * y_stride + g * 8, y_stride, n_rows - g * 8);
+                   });
 }
 
 }  // namespace kiln
