@@ -17,6 +17,12 @@ expect_ok "bench json" "$KILN" bench -m "$T" -p 8 -n 4 -r 2 -b 2 --json
 for key in '"test": "pp8"' '"test": "tg4"' '"test": "b2"' '"t_s_mean"' '"t_s_sd"' '"gb_s"' '"membw_pct"'; do
   grep -q "$key" "$TMP/stdout" || { echo "FAIL: bench --json lacks $key"; FAILS=$((FAILS+1)); }
 done
+# batch ratios are relative to one token's step: with neither b1 nor tg measured there is none to print
+expect_ok "bench batches without a base" "$KILN" bench -m "$T" -p 0 -n 0 -r 2 -b 2,4
+grep -q '^| b2 |.*| [0-9.]*x |$' "$TMP/stdout" && { echo "FAIL: bench prints a ratio without b1 or tg"; FAILS=$((FAILS+1)); }
+grep -q '^| b4 |.*|  |$' "$TMP/stdout" || { echo "FAIL: bench lacks the b4 row with an empty ratio"; FAILS=$((FAILS+1)); }
+expect_ok "bench batches with b1" "$KILN" bench -m "$T" -p 0 -n 0 -r 2 -b 1,2
+grep -q '^| b2 |.*| [0-9.]*x |$' "$TMP/stdout" || { echo "FAIL: bench prints no b2 ratio against b1"; FAILS=$((FAILS+1)); }
 expect_ok "bench membw alone" "$KILN" bench --membw
 grep -q 'memory bandwidth' "$TMP/stdout" || { echo "FAIL: bench --membw prints no bandwidth"; FAILS=$((FAILS+1)); }
 
